@@ -13,7 +13,7 @@ export const labelValuePattern = '^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])
 export const Labels = Type.Record(
   Type.String({ pattern: labelKeyPattern }),
   Type.String({ pattern: labelValuePattern, maxLength: 63 }),
-  { maxProperties: 64, description: 'labels for selectors: up to 64 key/value pairs' },
+  { maxProperties: 64, additionalProperties: false, description: 'labels for selectors: up to 64 key/value pairs' },
 );
 export type Labels = Static<typeof Labels>;
 

@@ -71,7 +71,7 @@ export const VmSpec = Type.Object(
       Type.Object(
         {
           mode: Type.Union([Type.Literal('run'), Type.Literal('self_install'), Type.Literal('install')]),
-          parameters: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.String({ maxLength: 8192 }), { maxProperties: 128 })),
+          parameters: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.String({ maxLength: 8192 }), { maxProperties: 128, additionalProperties: false })),
           packageUrl: Type.Optional(Type.String({ maxLength: 2048, pattern: '^https?://' })),
           timeoutSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 86400 })),
         },
