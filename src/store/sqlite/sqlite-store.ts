@@ -100,6 +100,9 @@ export class SqliteStore implements Store {
       historyOf: db.prepare<[string, number, number], HistoryRow>(
         'SELECT revision, op, author, reason, time, doc FROM history WHERE id = ? AND revision < ? ORDER BY revision DESC LIMIT ?',
       ),
+      savepoint: db.prepare('SAVEPOINT w'),
+      release: db.prepare('RELEASE w'),
+      rollbackTo: db.prepare('ROLLBACK TO w'),
       insertAudit: db.prepare('INSERT INTO audit (doc) VALUES (?)'),
       listAudit: db.prepare<[number, number], { id: number; doc: string }>('SELECT id, doc FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?'),
     };
@@ -141,14 +144,14 @@ export class SqliteStore implements Store {
       this.db.exec('BEGIN IMMEDIATE');
       for (const p of batch) {
         const before = this.rev;
-        this.db.exec('SAVEPOINT w');
+        this.stmt.savepoint.run();
         try {
           const { result, event } = p.run();
-          this.db.exec('RELEASE w');
+          this.stmt.release.run();
           outcomes.push({ ok: true, result, event });
         } catch (error) {
-          this.db.exec('ROLLBACK TO w');
-          this.db.exec('RELEASE w');
+          this.stmt.rollbackTo.run();
+          this.stmt.release.run();
           this.rev = before;
           outcomes.push({ ok: false, error });
         }
@@ -202,10 +205,13 @@ export class SqliteStore implements Store {
     return { result: doc, event: { type: op, revision: doc.revision, object: doc } };
   }
 
-  private index(def: KindDef, doc: AnyObject, refs: { kind: string; name: string }[]): void {
-    this.stmt.deleteFields.run(doc.id);
+  /** Rewrites the field index and references of an object; `fresh` skips removing old rows on create. */
+  private index(def: KindDef, doc: AnyObject, refs: { kind: string; name: string }[], fresh = false): void {
+    if (!fresh) {
+      this.stmt.deleteFields.run(doc.id);
+      this.stmt.deleteRefs.run(doc.id);
+    }
     for (const [path, v] of indexedFields(doc)) this.stmt.insertField.run(def.kind, path, v, doc.id);
-    this.stmt.deleteRefs.run(doc.id);
     for (const r of refs) this.stmt.insertRef.run(r.kind, refProject(kindDef(r.kind), doc.project), r.name, doc.id);
   }
 
@@ -235,7 +241,7 @@ export class SqliteStore implements Store {
       const refs = checkObject(def, doc, this.lookup(), kindDef);
       this.rev = doc.revision;
       this.stmt.insertObject.run(doc.id, def.kind, project, doc.name, doc.revision, JSON.stringify(doc));
-      this.index(def, doc, refs);
+      this.index(def, doc, refs, true);
       return this.record('put', doc, meta);
     });
   }
