@@ -1,0 +1,109 @@
+import swagger from '@fastify/swagger';
+import type { TSchema } from '@sinclair/typebox';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { kinds } from '../api/kinds.ts';
+import type { AuthChain } from '../auth/chain.ts';
+import type { Authorizer } from '../auth/authorizer.ts';
+import { systemClock, type Clock } from '../base/clock.ts';
+import type { Logger } from '../base/logger.ts';
+import type { Store } from '../store/store.ts';
+import { installAudit } from './audit-hook.ts';
+import { installAuth } from './auth-hooks.ts';
+import { installErrorBoundary } from './errors.ts';
+import { ServerMetrics } from './metrics.ts';
+import { registerAuditRoute } from './routes/audit.ts';
+import { registerHistoryRoutes } from './routes/history.ts';
+import { registerObjectRoutes } from './routes/objects.ts';
+import { ErrorSchema } from './routes/route-schemas.ts';
+import { registerSystemRoutes } from './routes/system.ts';
+import { registerWatchRoute } from './routes/watch.ts';
+import { typeboxValidatorCompiler } from './validator.ts';
+
+/** Everything the HTTP server needs, built by main.ts (or a test) and handed in. */
+export interface AppDeps {
+  store: Store;
+  auth: AuthChain;
+  authorizer: Authorizer;
+  logger: Logger;
+  clock?: Clock;
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** How often a quiet watch stream gets a bookmark (default 30 s). */
+  watchBookmarkMs?: number;
+  /** PEM certificate and key: serve HTTPS. */
+  https?: { cert: string; key: string };
+  /** More routes (e.g. the image repository), registered after the core ones so they share hooks and the error boundary. */
+  plugins?: FastifyPluginAsync[];
+}
+
+export const defaultBodyLimit = 1024 * 1024;
+
+/** Builds the API server from its dependencies; nothing global, so tests build as many as they like. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const bodyLimit = deps.bodyLimit ?? defaultBodyLimit;
+  const clock = deps.clock ?? systemClock;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Access logs cost every request; errors are logged by the error boundary.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit,
+    routerOptions: { maxParamLength: 256 },
+    return503OnClosing: true,
+    ...(deps.https ? { https: deps.https } : {}),
+    // Validation runs through TypeBox (validator.ts); this keeps ajv strict too should anything fall back to it.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
+  }) as unknown as FastifyInstance;
+
+  const shared = new Map<string, TSchema>();
+  const share = (schema: TSchema) => {
+    shared.set(schema.$id!, schema);
+    app.addSchema(schema);
+  };
+  share(ErrorSchema);
+  for (const def of kinds) for (const s of [def.read, def.create, def.update]) share(s);
+  app.setValidatorCompiler(typeboxValidatorCompiler(shared));
+  // Response schemas document the API; answers are plain JSON, never filtered by a serializer.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // Bodies are JSON only: text/plain gets `invalid` (unsupported media type) instead of reaching a handler as a string.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'crowdcloud', version: 'v1', description: 'Secure, lightweight manager for virtual machines. Errors: {"error": {code, message, details}}.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+
+  const metrics = new ServerMetrics(deps.store);
+  const shutdown = new AbortController();
+  app.addHook('preClose', async () => shutdown.abort());
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observe(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+  installErrorBoundary(app, { logger: deps.logger, bodyLimit });
+  installAuth(app, { auth: deps.auth, authorizer: deps.authorizer });
+  installAudit(app, { store: deps.store, clock, logger: deps.logger });
+
+  registerSystemRoutes(app, { store: deps.store, metrics });
+  registerAuditRoute(app, { store: deps.store });
+  registerWatchRoute(app, {
+    store: deps.store,
+    authorizer: deps.authorizer,
+    clock,
+    logger: deps.logger,
+    bookmarkMs: deps.watchBookmarkMs ?? 30_000,
+    shutdown: shutdown.signal,
+    watchers: metrics.watchers,
+  });
+  for (const def of kinds) {
+    registerObjectRoutes(app, def, { store: deps.store });
+    registerHistoryRoutes(app, def, { store: deps.store });
+  }
+  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  await app.ready();
+  return app;
+}

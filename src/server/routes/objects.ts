@@ -1,0 +1,177 @@
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { ApiError, invalid } from '../../api/errors.ts';
+import { parseFieldFilter } from '../../api/field-filter.ts';
+import type { KindDef } from '../../api/kind.ts';
+import { defaultProject } from '../../api/kinds.ts';
+import type { AnyObject, Labels, Metadata } from '../../api/object.ts';
+import { parseSelector } from '../../api/selector.ts';
+import { ObjectList } from '../../api/wire.ts';
+import type { ObjectRef, Store, UpdateInput } from '../../store/store.ts';
+import { mergePatch } from '../merge-patch.ts';
+import { GetQuery, IdParams, ListQuery, PatchBody, ProjectQuery, withErrors } from './route-schemas.ts';
+import { sendObject, writeMeta } from './write-meta.ts';
+
+type Params = Static<typeof IdParams>;
+type Query = Static<typeof ProjectQuery>;
+
+/** Names the object of a route: cluster-scoped kinds have no project. */
+export function objectRef(def: KindDef, id: string, project: string | undefined): ObjectRef {
+  return def.scope === 'project' ? { kind: def.kind, project: project ?? defaultProject, idOrName: id } : { kind: def.kind, idOrName: id };
+}
+
+/** Rereads and retries a merge patch this often when a concurrent write wins and the client gave no If-Match. */
+const patchAttempts = 5;
+
+/** Read-only fields a PUT body may repeat; each must equal the object's. */
+const readOnlyFields = ['id', 'name', 'project', 'createdAt', 'updatedAt', 'updatedBy'] as const;
+
+function checkReadOnly(body: Record<string, unknown>, current: AnyObject): void {
+  for (const field of readOnlyFields) {
+    if (body[field] !== undefined && body[field] !== current[field]) {
+      throw invalid(`/${field}`, `is read-only and must equal "${String(current[field])}"`);
+    }
+  }
+}
+
+/** List, create, get, replace, patch, delete and status routes of one kind. */
+export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: { store: Store }): void {
+  const { store } = deps;
+  const base = `/v1/${def.plural}`;
+  const tags = [def.kind];
+  const config = { resource: def.kind, kind: def.kind };
+  const read = Type.Ref(def.read);
+
+  app.get<{ Querystring: Static<typeof ListQuery> }>(
+    base,
+    { config, schema: { tags, summary: `List ${def.plural}`, querystring: ListQuery, response: withErrors({ 200: ObjectList }) } },
+    async (request) => {
+      const q = request.query;
+      return store.list({
+        kind: def.kind,
+        project: def.scope === 'project' ? (q.project ?? defaultProject) : undefined,
+        selector: q.selector === undefined ? undefined : parseSelector(q.selector),
+        where: q.where?.map(parseFieldFilter),
+        limit: q.limit,
+        continue: q.continue,
+      });
+    },
+  );
+
+  app.post<{ Querystring: Query; Body: Record<string, unknown> }>(
+    base,
+    { config, schema: { tags, summary: `Create a ${def.kind}`, querystring: ProjectQuery, body: Type.Ref(def.create), response: withErrors({ 201: read }) } },
+    async (request, reply) => {
+      const body = request.body;
+      const meta = writeMeta(request);
+      let project: string | undefined;
+      if (def.scope === 'project') {
+        project = (body.project as string | undefined) ?? request.query.project ?? defaultProject;
+        if (request.query.project !== undefined && project !== request.query.project) {
+          throw invalid('/project', `differs from the query parameter project "${request.query.project}"`);
+        }
+      } else if (body.project !== undefined) {
+        throw invalid('/project', `kind "${def.kind}" is cluster-scoped and has no project`);
+      }
+      const obj = await store.create(
+        {
+          kind: def.kind,
+          project,
+          name: body.name as string,
+          labels: body.labels as Labels | undefined,
+          metadata: body.metadata as Metadata | undefined,
+          spec: body.spec as Record<string, unknown>,
+        },
+        meta,
+      );
+      return sendObject(reply.header('location', `${base}/${obj.id}`), obj, 201);
+    },
+  );
+
+  app.get<{ Params: Params; Querystring: Static<typeof GetQuery> }>(
+    `${base}/:id`,
+    { config, schema: { tags, summary: `Get a ${def.kind}`, params: IdParams, querystring: GetQuery, response: withErrors({ 200: read }) } },
+    async (request, reply) => {
+      const ref = objectRef(def, request.params.id, request.query.project);
+      const obj = await store.get(ref, request.query.revision === undefined ? undefined : { atRevision: request.query.revision });
+      return sendObject(reply, obj);
+    },
+  );
+
+  app.put<{ Params: Params; Querystring: Query; Body: Record<string, unknown> }>(
+    `${base}/:id`,
+    {
+      config,
+      schema: { tags, summary: `Replace a ${def.kind}'s labels, metadata and spec`, params: IdParams, querystring: ProjectQuery, body: Type.Ref(def.update), response: withErrors({ 200: read }) },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const ref = objectRef(def, request.params.id, request.query.project);
+      const meta = writeMeta(request);
+      const bodyRevision = body.revision as number | undefined;
+      if (bodyRevision !== undefined && meta.ifRevision !== undefined && bodyRevision !== meta.ifRevision) {
+        throw invalid('/revision', `differs from the If-Match header "${meta.ifRevision}"`);
+      }
+      meta.ifRevision ??= bodyRevision;
+      if (readOnlyFields.some((f) => body[f] !== undefined)) {
+        const current = await store.get(ref);
+        checkReadOnly(body, current);
+        // The comparison holds only for the version just read.
+        meta.ifRevision ??= current.revision;
+      }
+      const input: UpdateInput = {
+        labels: (body.labels as Labels | undefined) ?? {},
+        metadata: (body.metadata as Metadata | undefined) ?? {},
+        spec: body.spec as Record<string, unknown>,
+      };
+      return sendObject(reply, await store.update(ref, input, meta));
+    },
+  );
+
+  app.patch<{ Params: Params; Querystring: Query; Body: Static<typeof PatchBody> }>(
+    `${base}/:id`,
+    {
+      config,
+      schema: {
+        tags,
+        summary: `Merge-patch a ${def.kind}'s labels, metadata and spec (application/merge-patch+json)`,
+        params: IdParams,
+        querystring: ProjectQuery,
+        body: PatchBody,
+        response: withErrors({ 200: read }),
+      },
+    },
+    async (request, reply) => {
+      const ref = objectRef(def, request.params.id, request.query.project);
+      const meta = writeMeta(request);
+      const patch = request.body;
+      for (let attempt = 1; ; attempt++) {
+        const current = await store.get(ref);
+        const merged = mergePatch({ labels: current.labels, metadata: current.metadata, spec: current.spec }, patch) as Partial<UpdateInput>;
+        const input: UpdateInput = { labels: merged.labels ?? {}, metadata: merged.metadata ?? {}, spec: merged.spec ?? {} };
+        try {
+          return sendObject(reply, await store.update(ref, input, { ...meta, ifRevision: meta.ifRevision ?? current.revision }));
+        } catch (e) {
+          const retry = e instanceof ApiError && e.code === 'precondition_failed' && meta.ifRevision === undefined && attempt < patchAttempts;
+          if (!retry) throw e;
+        }
+      }
+    },
+  );
+
+  app.delete<{ Params: Params; Querystring: Query }>(
+    `${base}/:id`,
+    { config, schema: { tags, summary: `Delete a ${def.kind}; answers with its last version`, params: IdParams, querystring: ProjectQuery, response: withErrors({ 200: read }) } },
+    async (request, reply) => sendObject(reply, await store.delete(objectRef(def, request.params.id, request.query.project), writeMeta(request))),
+  );
+
+  app.put<{ Params: Params; Querystring: Query; Body: Record<string, unknown> }>(
+    `${base}/:id/status`,
+    {
+      config,
+      schema: { tags, summary: `Replace a ${def.kind}'s status (agents and the server)`, params: IdParams, querystring: ProjectQuery, body: def.status, response: withErrors({ 200: read }) },
+    },
+    async (request, reply) =>
+      sendObject(reply, await store.updateStatus(objectRef(def, request.params.id, request.query.project), request.body, writeMeta(request))),
+  );
+}

@@ -1,0 +1,163 @@
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ApiError, invalid } from '../../api/errors.ts';
+import { parseFieldFilter } from '../../api/field-filter.ts';
+import { isKind, kinds } from '../../api/kinds.ts';
+import { DnsLabel } from '../../api/object.ts';
+import { parseSelector } from '../../api/selector.ts';
+import { WatchEvent } from '../../api/wire.ts';
+import type { Authorizer } from '../../auth/authorizer.ts';
+import type { Clock } from '../../base/clock.ts';
+import type { Logger } from '../../base/logger.ts';
+import type { Store, WatchQuery } from '../../store/store.ts';
+import type { Gauge } from 'prom-client';
+import { selectorParam, whereParam, withErrors } from './route-schemas.ts';
+
+export const WatchParams = Type.Object(
+  {
+    kinds: Type.Optional(Type.String({ maxLength: 512, description: 'comma-separated kinds (default: all)' })),
+    project: Type.Optional(Type.Union([DnsLabel, Type.Literal('*')], { description: 'a project, or "*"/absent for all' })),
+    selector: selectorParam,
+    where: whereParam,
+    revision: Type.Optional(Type.Integer({ minimum: 0, description: 'deliver changes after this revision (default: now)' })),
+  },
+  { additionalProperties: false },
+);
+
+export interface WatchDeps {
+  store: Store;
+  authorizer: Authorizer;
+  clock: Clock;
+  logger: Logger;
+  /** How often a quiet stream gets a bookmark. */
+  bookmarkMs: number;
+  /** Aborts every stream when the server shuts down. */
+  shutdown: AbortSignal;
+  watchers: Gauge;
+}
+
+function parseKinds(text: string | undefined): string[] {
+  if (text === undefined || text.trim() === '') return [];
+  const list = text.split(',').map((k) => k.trim());
+  const unknown = list.find((k) => !isKind(k));
+  if (unknown !== undefined) throw invalid('kinds', `unknown kind "${unknown.slice(0, 64)}": expected ${kinds.map((k) => k.kind).join(', ')}`);
+  return [...new Set(list)];
+}
+
+function lastEventId(request: FastifyRequest): number | undefined {
+  const raw = request.headers['last-event-id'];
+  if (raw === undefined || raw === '') return undefined;
+  if (typeof raw !== 'string' || !/^\d{1,15}$/.test(raw)) throw invalid('Last-Event-ID', 'expected a revision');
+  return Number(raw);
+}
+
+/** How one stream frames events: SSE (the id resumes) or one JSON document per line. */
+interface Framing {
+  contentType: string;
+  frame(json: string, revision: number): string;
+}
+const sse: Framing = { contentType: 'text/event-stream; charset=utf-8', frame: (json, rev) => `id: ${rev}\ndata: ${json}\n\n` };
+const ndjson: Framing = { contentType: 'application/x-ndjson; charset=utf-8', frame: (json) => `${json}\n` };
+
+async function write(res: ServerResponse, text: string, signal: AbortSignal): Promise<void> {
+  if (!res.write(text)) await once(res, 'drain', { signal });
+}
+
+/**
+ * `GET /v1/watch`: every change after a revision as SSE or NDJSON.
+ * Problems (unknown kind, future or compacted revision) are answered as a
+ * normal JSON error before the stream starts. One event is serialized once
+ * and the same text goes to every watcher, so a write costs each watcher
+ * only its filter and a socket write.
+ */
+export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void {
+  const { store, authorizer, clock, logger } = deps;
+  const encoded = new WeakMap<object, string>();
+  const encode = (ev: WatchEvent): string => {
+    let s = encoded.get(ev);
+    if (s === undefined) {
+      s = JSON.stringify(ev);
+      encoded.set(ev, s);
+    }
+    return s;
+  };
+
+  app.get<{ Querystring: Static<typeof WatchParams> }>(
+    '/v1/watch',
+    {
+      schema: {
+        tags: ['watch'],
+        summary: 'Stream changes after a revision (text/event-stream or application/x-ndjson)',
+        querystring: WatchParams,
+        response: withErrors({ 200: WatchEvent }),
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const watched = parseKinds(q.kinds);
+      const project = q.project === '*' ? undefined : q.project;
+      const identity = request.identity!;
+      for (const def of watched.length ? watched.map((k) => ({ kind: k })) : kinds) {
+        authorizer.authorize(identity, { verb: 'read', resource: def.kind, project });
+      }
+      const query: WatchQuery = {
+        kinds: watched,
+        project,
+        selector: q.selector === undefined ? undefined : parseSelector(q.selector),
+        where: q.where?.map(parseFieldFilter),
+        fromRevision: 0,
+      };
+      const [current, compacted] = await Promise.all([store.revision(), store.compactedRevision()]);
+      const from = lastEventId(request) ?? q.revision ?? current;
+      if (from > current) throw invalid('revision', `revision ${from} is in the future: the store is at ${current}`);
+      if (from < compacted) {
+        throw new ApiError('gone', `Cannot watch from revision ${from}: history up to ${compacted} was compacted; list again and watch from the list's revision`, {
+          details: [{ path: 'revision', message: `compacted up to ${compacted}` }],
+        });
+      }
+      query.fromRevision = from;
+
+      const framing = (request.headers.accept ?? '').includes('text/event-stream') ? sse : ndjson;
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      const res = reply.raw;
+      res.on('close', stop);
+      deps.shutdown.addEventListener('abort', stop, { once: true });
+      reply.hijack();
+      res.writeHead(200, { 'content-type': framing.contentType, 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+      deps.watchers.inc();
+      let last = from;
+      const bookmark = () => {
+        const json = JSON.stringify({ type: 'bookmark', revision: last });
+        return write(res, framing.frame(json, last), abort.signal);
+      };
+      const bookmarks = (async () => {
+        while (!abort.signal.aborted) {
+          await clock.sleep(deps.bookmarkMs, abort.signal);
+          await bookmark();
+        }
+      })().catch(() => {});
+      try {
+        await bookmark();
+        for await (const ev of store.watch(query, abort.signal)) {
+          last = Math.max(last, ev.revision);
+          await write(res, framing.frame(encode(ev), ev.revision), abort.signal);
+        }
+      } catch (e) {
+        if (!abort.signal.aborted) {
+          const api = e instanceof ApiError ? e : new ApiError('internal', 'Watch failed: see the server log');
+          if (!(e instanceof ApiError)) logger.error({ err: e }, 'watch failed');
+          res.write(framing.frame(JSON.stringify(api.toBody()), last));
+        }
+      } finally {
+        abort.abort();
+        deps.shutdown.removeEventListener('abort', stop);
+        deps.watchers.dec();
+        await bookmarks;
+        res.end();
+      }
+    },
+  );
+}

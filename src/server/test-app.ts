@@ -1,0 +1,60 @@
+import type { FastifyInstance } from 'fastify';
+import type { Authenticator } from '../auth/authenticator.ts';
+import { AdminOnlyAuthorizer } from '../auth/authorizer.ts';
+import { AuthChain } from '../auth/chain.ts';
+import { hashToken, StaticTokenAuthenticator } from '../auth/static-token.ts';
+import type { Clock } from '../base/clock.ts';
+import { silentLogger } from '../base/logger.ts';
+import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import type { Store } from '../store/store.ts';
+import { buildApp, type AppDeps } from './app.ts';
+import { ensureDefaultProject } from './bootstrap.ts';
+
+/** The admin token every test app accepts. */
+export const testToken = 'crowd_test-admin-token';
+
+export interface TestApp {
+  app: FastifyInstance;
+  store: Store;
+  /** `{authorization: 'Bearer <admin token>'}` for inject calls. */
+  auth: { authorization: string };
+  /** Creates machine type "small" (cpus 1–4), image "debian" and network "lan", what a VM needs. */
+  seed(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * An app over an in-memory SQLite store with the `default` project and one
+ * admin token, for route, client and CLI tests.
+ */
+export async function buildTestApp(
+  opts: { clock?: Clock; authenticators?: Authenticator[] } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
+): Promise<TestApp> {
+  const store = new SqliteStore({ path: ':memory:', ...(opts.clock ? { clock: opts.clock } : {}) });
+  await ensureDefaultProject(store);
+  const app = await buildApp({
+    store,
+    auth: new AuthChain([new StaticTokenAuthenticator([{ name: 'admin', sha256: hashToken(testToken) }]), ...(opts.authenticators ?? [])]),
+    authorizer: new AdminOnlyAuthorizer(),
+    logger: silentLogger(),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
+    ...(opts.watchBookmarkMs ? { watchBookmarkMs: opts.watchBookmarkMs } : {}),
+    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+  });
+  return {
+    app,
+    store,
+    auth: { authorization: `Bearer ${testToken}` },
+    seed: async () => {
+      const by = { author: 'seed' };
+      await store.create({ kind: 'machine-type', name: 'small', spec: { cpus: 1, memoryMiB: 512, diskGiB: 10, ranges: { cpus: { min: 1, max: 4 } } } }, by);
+      await store.create({ kind: 'image', name: 'debian', spec: { arch: 'x86_64' } }, by);
+      await store.create({ kind: 'network', name: 'lan', spec: { ipv4: { subnet: '10.0.0.0/24' } } }, by);
+    },
+    close: async () => {
+      await app.close();
+      await store.close();
+    },
+  };
+}
