@@ -1,0 +1,232 @@
+import { ApiError } from '../../api/errors.ts';
+import type { MachineTypeSpec } from '../../api/kinds/machine-type.ts';
+import type { NodeSpec, NodeStatus } from '../../api/kinds/node.ts';
+import type { VmSpec, VmStatus } from '../../api/kinds/vm.ts';
+import type { AnyObject, Condition } from '../../api/object.ts';
+import type { Clock } from '../../base/clock.ts';
+import type { Logger } from '../../base/logger.ts';
+import type { Store } from '../../store/store.ts';
+import { Placement, type NodeInfo, type PlacementRequest } from './placement.ts';
+
+const author = { author: 'system:scheduler' };
+
+/** Node facts placement needs, from a node object. */
+export function nodeInfo(doc: AnyObject): NodeInfo {
+  const spec = doc.spec as NodeSpec;
+  const status = doc.status as NodeStatus;
+  return {
+    name: doc.name,
+    site: spec.site,
+    arch: spec.arch,
+    labels: doc.labels,
+    cpus: spec.capacity.cpus,
+    memoryMiB: spec.capacity.memoryMiB,
+    cpuRatio: spec.overcommit?.cpu ?? 1,
+    memoryRatio: spec.overcommit?.memory ?? 1,
+    schedulable: !spec.unschedulable && (status.phase ?? 'ready') === 'ready',
+  };
+}
+
+interface Bound {
+  node: string;
+  req: PlacementRequest;
+}
+
+/**
+ * Binds pending VMs to nodes: keeps the bin state in memory from a list and a
+ * watch of VMs, nodes and machine types, and writes each decision as the VM's
+ * status (`phase: scheduled`, `node`) with If-Match, so a VM that changed
+ * meanwhile is simply looked at again. A VM that fits nowhere stays
+ * `pending` with a `Scheduled=false` condition saying why.
+ */
+export class Scheduler {
+  private readonly placement = new Placement();
+  private readonly machineTypes = new Map<string, MachineTypeSpec>();
+  private readonly images = new Map<string, string | undefined>();
+  private readonly bound = new Map<string, Bound>();
+  /** Pending VMs by id, latest version. */
+  private readonly queue = new Map<string, AnyObject>();
+  /** Unschedulable VMs, retried when nodes change. */
+  private readonly waiting = new Map<string, AnyObject>();
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly deps: {
+      store: Store;
+      logger: Logger;
+      clock: Clock;
+      /** Called with the time from a decision to its durable commit (metrics, benchmarks). */
+      observeCommit?: (ms: number) => void;
+    },
+  ) {}
+
+  /** Runs until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.session(signal);
+      } catch (e) {
+        if (signal.aborted) return;
+        this.deps.logger.warn({ err: e }, 'scheduler restarting');
+        await this.deps.clock.sleep(1000, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private async listAll(kind: string): Promise<{ items: AnyObject[]; revision: number }> {
+    const items: AnyObject[] = [];
+    let cont: string | undefined;
+    let revision = 0;
+    do {
+      const page = await this.deps.store.list({ kind, project: '*', limit: 1000, ...(cont ? { continue: cont } : {}) });
+      items.push(...page.items);
+      revision ||= page.revision;
+      cont = page.continue;
+    } while (cont);
+    return { items, revision };
+  }
+
+  private async session(signal: AbortSignal): Promise<void> {
+    const nodes = await this.listAll('node');
+    const mts = await this.listAll('machine-type');
+    const images = await this.listAll('image');
+    const vms = await this.listAll('vm');
+    for (const n of nodes.items) this.placement.setNode(nodeInfo(n));
+    for (const m of mts.items) this.machineTypes.set(m.name, m.spec as MachineTypeSpec);
+    for (const i of images.items) this.images.set(`${i.project}/${i.name}`, (i.spec as { arch?: string }).arch);
+    for (const v of vms.items) this.observeVm(v);
+    const from = Math.min(nodes.revision, mts.revision, images.revision, vms.revision);
+    const events = this.deps.store.watch({ kinds: ['vm', 'node', 'machine-type', 'image'], fromRevision: from }, signal);
+    const pump = this.drain(signal);
+    try {
+      for await (const ev of events) {
+        if (ev.type === 'bookmark') continue;
+        const o = ev.object;
+        switch (o.kind) {
+          case 'node':
+            if (ev.type === 'delete') this.placement.removeNode(o.name);
+            else this.placement.setNode(nodeInfo(o));
+            this.retryWaiting();
+            break;
+          case 'machine-type':
+            if (ev.type === 'delete') this.machineTypes.delete(o.name);
+            else this.machineTypes.set(o.name, o.spec as MachineTypeSpec);
+            break;
+          case 'image':
+            if (ev.type === 'delete') this.images.delete(`${o.project}/${o.name}`);
+            else this.images.set(`${o.project}/${o.name}`, (o.spec as { arch?: string }).arch);
+            break;
+          case 'vm':
+            if (ev.type === 'delete') this.forget(o.id);
+            else this.observeVm(o);
+            break;
+        }
+        this.wake?.();
+      }
+    } finally {
+      this.wake?.();
+      await pump;
+    }
+  }
+
+  private forget(id: string): void {
+    const b = this.bound.get(id);
+    if (b) this.placement.account(b.node, b.req, -1);
+    this.bound.delete(id);
+    this.queue.delete(id);
+    this.waiting.delete(id);
+  }
+
+  private observeVm(vm: AnyObject): void {
+    const status = vm.status as VmStatus;
+    const node = status.node;
+    if (!node) {
+      if (status.phase === 'deleting') return;
+      this.forget(vm.id);
+      this.queue.set(vm.id, vm);
+      return;
+    }
+    const b = this.bound.get(vm.id);
+    if (b?.node === node) return;
+    this.forget(vm.id);
+    const req = this.request(vm);
+    if (!req) return;
+    this.placement.account(node, req, 1);
+    this.bound.set(vm.id, { node, req });
+  }
+
+  private retryWaiting(): void {
+    for (const [id, vm] of this.waiting) this.queue.set(id, vm);
+    this.waiting.clear();
+  }
+
+  /** What a VM asks of a node; undefined while its machine type is unknown. */
+  private request(vm: AnyObject): PlacementRequest | undefined {
+    const spec = vm.spec as VmSpec;
+    const mt = this.machineTypes.get(spec.machineType);
+    if (!mt) return undefined;
+    const p = spec.placement ?? {};
+    const arch = this.images.get(`${vm.project}/${spec.image}`);
+    return {
+      cpus: spec.resources?.cpus ?? mt.cpus,
+      memoryMiB: spec.resources?.memoryMiB ?? mt.memoryMiB,
+      ...(arch ? { arch } : {}),
+      ...(p.site ? { site: p.site } : {}),
+      ...(p.node ? { node: p.node } : {}),
+      ...(p.requiredLabels ? { requiredLabels: p.requiredLabels } : {}),
+      ...(p.preferredLabels ? { preferredLabels: p.preferredLabels } : {}),
+      ...(p.spreadKey ? { spreadKey: `${vm.project}/${p.spreadKey}` } : {}),
+    };
+  }
+
+  private async drain(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (this.queue.size === 0) {
+        await new Promise<void>((r) => (this.wake = r));
+        this.wake = undefined;
+        continue;
+      }
+      // Small batches keep decision → commit short; each batch is one group commit.
+      const batch: AnyObject[] = [];
+      for (const [id, vm] of this.queue) {
+        batch.push(vm);
+        this.queue.delete(id);
+        if (batch.length === 128) break;
+      }
+      await Promise.all(batch.map((vm) => this.decide(vm)));
+    }
+  }
+
+  private async decide(vm: AnyObject): Promise<void> {
+    const req = this.request(vm);
+    const status = vm.status as VmStatus;
+    const result = req
+      ? this.placement.place(req)
+      : { ok: false as const, reason: `machine type "${(vm.spec as VmSpec).machineType}" is unknown` };
+    const now = new Date(this.deps.clock.now()).toISOString();
+    let next: VmStatus;
+    if (result.ok) {
+      this.bound.set(vm.id, { node: result.node, req: req! });
+      next = { ...status, phase: 'scheduled', node: result.node, conditions: withCondition(status.conditions, { type: 'Scheduled', status: 'true', reason: 'Placed', message: `placed on node "${result.node}"`, lastTransition: now }) };
+    } else {
+      this.waiting.set(vm.id, vm);
+      const cond: Condition = { type: 'Scheduled', status: 'false', reason: 'Unschedulable', message: result.reason, lastTransition: now };
+      const old = status.conditions?.find((c) => c.type === 'Scheduled');
+      if (status.phase === 'pending' && old?.status === 'false' && old.message === result.reason) return;
+      next = { ...status, phase: 'pending', conditions: withCondition(status.conditions, cond) };
+    }
+    const decided = performance.now();
+    try {
+      await this.deps.store.updateStatus({ kind: 'vm', idOrName: vm.id }, next as Record<string, unknown>, { ...author, ifRevision: vm.revision });
+      this.deps.observeCommit?.(performance.now() - decided);
+    } catch (e) {
+      if (result.ok) this.forget(vm.id);
+      if (e instanceof ApiError && (e.code === 'precondition_failed' || e.code === 'not_found')) return;
+      throw e;
+    }
+  }
+}
+
+function withCondition(list: Condition[] | undefined, c: Condition): Condition[] {
+  return [...(list ?? []).filter((x) => x.type !== c.type), c];
+}
