@@ -1,6 +1,7 @@
 import { ApiError } from '../api/errors.ts';
-import { formatIpv6, parseIp } from '../api/ip.ts';
+import { formatIpv4, formatIpv6 } from '../api/ip.ts';
 import type { Clock } from '../base/clock.ts';
+import { parseSource } from './source-cidr.ts';
 
 /** A bucket: `burst` failures at once, refilled at `perMinute`. */
 export interface BucketPolicy {
@@ -63,10 +64,9 @@ class Buckets {
 
 /** IPv6 clients get a /64 each (one host usually owns the whole /64); IPv4-mapped addresses count as IPv4. */
 export function sourceKey(source: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(source);
-  const ip = parseIp(mapped ? mapped[1]! : source);
+  const ip = parseSource(source);
   if (!ip) return source;
-  if (ip.family === 4) return mapped ? mapped[1]! : source;
+  if (ip.family === 4) return formatIpv4(ip.value);
   return `${formatIpv6((ip.value >> 64n) << 64n)}/64`;
 }
 
