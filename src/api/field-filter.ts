@@ -1,7 +1,7 @@
 import { ApiError } from './errors.ts';
 
 /**
- * Equality filters on paths into `metadata` and `spec`: `spec.image=debian`,
+ * Equality filters on paths into `metadata`, `spec` and `status`: `spec.image=debian`, `status.node=host-1`,
  * `metadata.owner.team=infra`. The value compares against the leaf's text
  * (numbers and booleans in their JSON spelling). Only scalar leaves outside arrays match.
  */
@@ -10,7 +10,7 @@ export interface FieldFilter {
   value: string;
 }
 
-const pathRe = /^(spec|metadata)(\.[A-Za-z0-9_-]{1,128}){1,16}$/;
+const pathRe = /^(spec|metadata|status)(\.[A-Za-z0-9_-]{1,128}){1,16}$/;
 
 export function parseFieldFilter(text: string): FieldFilter {
   const eq = text.indexOf('=');
@@ -18,7 +18,7 @@ export function parseFieldFilter(text: string): FieldFilter {
   const bad = (message: string) =>
     new ApiError('invalid', `Invalid field filter "${text.slice(0, 200)}": ${message}`, { details: [{ path: 'where', message }] });
   if (eq < 0) throw bad('expected path=value');
-  if (!pathRe.test(path)) throw bad(`"${path.slice(0, 200)}" is not a path into spec or metadata (e.g. spec.image or metadata.team)`);
+  if (!pathRe.test(path)) throw bad(`"${path.slice(0, 200)}" is not a path into spec, metadata or status (e.g. spec.image or metadata.team)`);
   const value = text.slice(eq + 1);
   if (value.length > 1024) throw bad('value longer than 1024 characters');
   return { path, value };

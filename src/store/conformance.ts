@@ -227,6 +227,7 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
         assert.deepEqual(await names({ where: ['metadata.n=7', 'metadata.owner.team=blue'] }), []);
         assert.ok((await names({ where: ['spec.image=debian'] })).length >= 30);
         assert.deepEqual(await names({ where: ['spec.image=nope'] }), []);
+        assert.deepEqual(await names({ where: ['status.phase=running'] }), ['web-1']);
       });
 
       test('pages walk the whole list once, in name order', async () => {
@@ -306,6 +307,24 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
       assert.deepEqual(entries.map((e) => e.who), ['bob', 'alice']);
       const older = await store.listAudit({ before: entries[1]!.id, limit: 10 });
       assert.ok(older.every((e) => e.id < entries[1]!.id));
+    });
+
+    test('credentials keep only hashes, are used once, and revoke per subject', async () => {
+      const rev = await store.revision();
+      const base = { type: 'join' as const, hash: 'a'.repeat(64), expiresAt: '2099-01-01T00:00:00Z', createdAt: '2026-01-01T00:00:00Z', createdBy: 'admin', data: {} };
+      await store.putCredential({ ...base, id: 'c1', subject: 'host-1' });
+      await store.putCredential({ ...base, id: 'c2', subject: 'host-2' });
+      await store.putCredential({ ...base, id: 'c3', type: 'node', subject: 'host-1' });
+      assert.equal((await store.getCredential('c1'))?.subject, 'host-1');
+      assert.equal(await store.getCredential('nope'), undefined);
+      assert.equal(await store.useCredential('c1', '2026-01-02T00:00:00Z'), true);
+      assert.equal(await store.useCredential('c1', '2026-01-02T00:00:01Z'), false);
+      assert.equal(await store.useCredential('nope', '2026-01-02T00:00:01Z'), false);
+      assert.equal(await store.revokeCredentials({ subject: 'host-1' }), 2);
+      assert.equal(await store.revokeCredentials({ subject: 'host-1' }), 0);
+      assert.equal((await store.getCredential('c2'))?.revoked, undefined);
+      assert.deepEqual((await store.listCredentials({ type: 'join' })).map((c) => [c.id, c.revoked ?? false]), [['c1', true], ['c2', false]]);
+      assert.equal(await store.revision(), rev, 'credentials are not versioned objects');
     });
 
     test('acknowledged writes survive reopening the store', async (t) => {

@@ -4,15 +4,16 @@ import type { AnyObject } from '../api/object.ts';
 
 /**
  * The rows of the field index: every label (path `l:<key>`) and every scalar
- * leaf of `metadata` and `spec` outside arrays whose keys are addressable by a
+ * leaf of `metadata`, `spec` and `status` outside arrays whose keys are addressable by a
  * field filter (path `spec.a.b`). Long values are indexed by hash so the index
  * stays small and lookups stay exact.
  */
-export function indexedFields(doc: Pick<AnyObject, 'labels' | 'metadata' | 'spec'>): [path: string, value: string][] {
+export function indexedFields(doc: Pick<AnyObject, 'labels' | 'metadata' | 'spec' | 'status'>): [path: string, value: string][] {
   const out: [string, string][] = [];
   for (const [k, v] of Object.entries(doc.labels)) out.push([labelPath(k), fieldKey(v)]);
   walk(doc.metadata, 'metadata', 1, out);
   walk(doc.spec, 'spec', 1, out);
+  walk(doc.status, 'status', 1, out);
   return out;
 }
 

@@ -81,6 +81,27 @@ export const defaultCompactionPolicy: CompactionPolicy = {
   keepPerObject: 10,
 };
 
+/**
+ * A secret-bearing credential (join token, node credential, scoped token).
+ * Only the hash of its secret is kept; credentials never appear in history,
+ * watches or object lists.
+ */
+export interface Credential {
+  id: string;
+  type: 'join' | 'node' | 'token';
+  /** sha256 (hex) of the secret part. */
+  hash: string;
+  /** Whom it authenticates: a node name, a user… */
+  subject: string;
+  expiresAt: string;
+  createdAt: string;
+  createdBy: string;
+  revoked?: boolean;
+  /** Set once a one-time credential was used. */
+  usedAt?: string;
+  data: Record<string, unknown>;
+}
+
 export interface AuditQuery {
   limit?: number;
   /** Entries with an id below this one (paging backwards). */
@@ -114,5 +135,12 @@ export interface Store {
   compact(policy?: Partial<CompactionPolicy>): Promise<{ compactedRevision: number }>;
   appendAudit(entry: Omit<AuditEntry, 'id'>): Promise<void>;
   listAudit(query: AuditQuery): Promise<AuditEntry[]>;
+  putCredential(c: Credential): Promise<void>;
+  getCredential(id: string): Promise<Credential | undefined>;
+  /** Marks a one-time credential used at `at`; false when it was already used. */
+  useCredential(id: string, at: string): Promise<boolean>;
+  /** Revokes every credential matching; returns how many. */
+  revokeCredentials(match: { id?: string; subject?: string; type?: Credential['type'] }): Promise<number>;
+  listCredentials(match: { type: Credential['type']; subject?: string }): Promise<Credential[]>;
   close(): Promise<void>;
 }

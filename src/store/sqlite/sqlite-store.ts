@@ -13,6 +13,7 @@ import { sameContent } from '../same-content.ts';
 import {
   defaultCompactionPolicy,
   type AuditQuery,
+  type Credential,
   type CompactionPolicy,
   type CreateInput,
   type ListQuery,
@@ -100,6 +101,8 @@ export class SqliteStore implements Store {
       historyOf: db.prepare<[string, number, number], HistoryRow>(
         'SELECT revision, op, author, reason, time, doc FROM history WHERE id = ? AND revision < ? ORDER BY revision DESC LIMIT ?',
       ),
+      putCredential: db.prepare('INSERT OR REPLACE INTO credentials (id, type, subject, doc) VALUES (?, ?, ?, ?)'),
+      getCredential: db.prepare<[string], Row>('SELECT doc FROM credentials WHERE id = ?'),
       savepoint: db.prepare('SAVEPOINT w'),
       release: db.prepare('RELEASE w'),
       rollbackTo: db.prepare('ROLLBACK TO w'),
@@ -278,9 +281,10 @@ export class SqliteStore implements Store {
         updatedAt: new Date(this.clock.now()).toISOString(),
         updatedBy: meta.author,
       };
-      checkObject(def, doc, this.lookup(), kindDef, current);
+      const refs = checkObject(def, doc, this.lookup(), kindDef, current);
       this.rev = doc.revision;
       this.stmt.updateObject.run(doc.revision, JSON.stringify(doc), doc.id);
+      this.index(def, doc, refs);
       return this.record('put', doc, meta);
     });
   }
@@ -490,6 +494,50 @@ export class SqliteStore implements Store {
     return this.stmt.listAudit
       .all(q.before ?? Number.MAX_SAFE_INTEGER, limit)
       .map((r) => ({ id: r.id, ...(JSON.parse(r.doc) as Omit<AuditEntry, 'id'>) }));
+  }
+
+  async putCredential(c: Credential): Promise<void> {
+    this.stmt.putCredential.run(c.id, c.type, c.subject, JSON.stringify(c));
+  }
+
+  async getCredential(id: string): Promise<Credential | undefined> {
+    const row = this.stmt.getCredential.get(id);
+    return row ? (JSON.parse(row.doc) as Credential) : undefined;
+  }
+
+  async useCredential(id: string, at: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const row = this.stmt.getCredential.get(id);
+      if (!row) return false;
+      const c = JSON.parse(row.doc) as Credential;
+      if (c.usedAt || c.revoked) return false;
+      this.stmt.putCredential.run(c.id, c.type, c.subject, JSON.stringify({ ...c, usedAt: at }));
+      return true;
+    })();
+  }
+
+  private matchingCredentials(match: { id?: string; subject?: string; type?: Credential['type'] }): Credential[] {
+    const where: string[] = [];
+    const params: string[] = [];
+    for (const [col, v] of [['id', match.id], ['subject', match.subject], ['type', match.type]] as const)
+      if (v !== undefined) {
+        where.push(`${col} = ?`);
+        params.push(v);
+      }
+    const sql = `SELECT doc FROM credentials${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
+    return this.db.prepare<string[], Row>(sql).all(...params).map((r) => JSON.parse(r.doc) as Credential);
+  }
+
+  async revokeCredentials(match: { id?: string; subject?: string; type?: Credential['type'] }): Promise<number> {
+    return this.db.transaction(() => {
+      const found = this.matchingCredentials(match).filter((c) => !c.revoked);
+      for (const c of found) this.stmt.putCredential.run(c.id, c.type, c.subject, JSON.stringify({ ...c, revoked: true }));
+      return found.length;
+    })();
+  }
+
+  async listCredentials(match: { type: Credential['type']; subject?: string }): Promise<Credential[]> {
+    return this.matchingCredentials(match);
   }
 
   async close(): Promise<void> {
