@@ -8,7 +8,7 @@ import { Diff, HistoryList, RollbackBody } from '../../api/wire.ts';
 import type { Store } from '../../store/store.ts';
 import { objectRef } from './objects.ts';
 import { DiffQuery, IdParams, PageQuery, ProjectQuery, withErrors } from './route-schemas.ts';
-import { sendObject, writeMeta } from './write-meta.ts';
+import { explainStale, sendObject, writeMeta } from './write-meta.ts';
 
 type Params = Static<typeof IdParams>;
 
@@ -68,7 +68,8 @@ export function registerHistoryRoutes(app: FastifyInstance, def: KindDef, deps: 
       const old = await store.get(ref, { atRevision: revision });
       const why = reason ?? meta.reason;
       meta.reason = `rollback to revision ${revision}${why ? `: ${why}` : ''}`;
-      return sendObject(reply, await store.update(ref, { labels: old.labels, metadata: old.metadata, spec: old.spec }, meta));
+      const restored = await store.update(ref, { labels: old.labels, metadata: old.metadata, spec: old.spec }, meta).catch(explainStale('If-Match'));
+      return sendObject(reply, restored);
     },
   );
 }

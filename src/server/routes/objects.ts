@@ -10,7 +10,7 @@ import { ObjectList } from '../../api/wire.ts';
 import type { ObjectRef, Store, UpdateInput } from '../../store/store.ts';
 import { mergePatch } from '../merge-patch.ts';
 import { GetQuery, IdParams, ListQuery, PatchBody, ProjectQuery, withErrors } from './route-schemas.ts';
-import { sendObject, writeMeta } from './write-meta.ts';
+import { explainStale, sendObject, writeMeta } from './write-meta.ts';
 
 type Params = Static<typeof IdParams>;
 type Query = Static<typeof ProjectQuery>;
@@ -25,12 +25,23 @@ const patchAttempts = 5;
 
 /** Read-only fields a PUT body may repeat; each must equal the object's. */
 const readOnlyFields = ['id', 'name', 'project', 'createdAt', 'updatedAt', 'updatedBy'] as const;
+/** Of those, the ones every write changes: a mismatch means the body is stale, not wrong. */
+const perRevisionFields = new Set<string>(['updatedAt', 'updatedBy']);
 
-function checkReadOnly(body: Record<string, unknown>, current: AnyObject): void {
+function checkReadOnly(body: Record<string, unknown>, current: AnyObject, ifRevision: number | undefined, stalePath: string): void {
+  if (ifRevision !== undefined && ifRevision !== current.revision) {
+    throw new ApiError('precondition_failed', `Cannot change ${current.kind} "${current.name}": it is at revision ${current.revision}, not ${ifRevision}`, {
+      details: [{ path: stalePath, message: 'the object changed after this revision' }],
+    });
+  }
   for (const field of readOnlyFields) {
-    if (body[field] !== undefined && body[field] !== current[field]) {
-      throw invalid(`/${field}`, `is read-only and must equal "${String(current[field])}"`);
+    if (body[field] === undefined || body[field] === current[field]) continue;
+    if (perRevisionFields.has(field)) {
+      throw new ApiError('precondition_failed', `Cannot change ${current.kind} "${current.name}": it changed after this copy was read`, {
+        details: [{ path: `/${field}`, message: `the object was updated at revision ${current.revision}` }],
+      });
     }
+    throw invalid(`/${field}`, `is read-only and must equal "${String(current[field])}"`);
   }
 }
 
@@ -113,9 +124,10 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
         throw invalid('/revision', `differs from the If-Match header "${meta.ifRevision}"`);
       }
       meta.ifRevision ??= bodyRevision;
+      const stalePath = request.headers['if-match'] !== undefined || bodyRevision === undefined ? 'If-Match' : '/revision';
       if (readOnlyFields.some((f) => body[f] !== undefined)) {
         const current = await store.get(ref);
-        checkReadOnly(body, current);
+        checkReadOnly(body, current, meta.ifRevision, stalePath);
         // The comparison holds only for the version just read.
         meta.ifRevision ??= current.revision;
       }
@@ -124,7 +136,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
         metadata: (body.metadata as Metadata | undefined) ?? {},
         spec: body.spec as Record<string, unknown>,
       };
-      return sendObject(reply, await store.update(ref, input, meta));
+      return sendObject(reply, await store.update(ref, input, meta).catch(explainStale(stalePath)));
     },
   );
 
@@ -153,7 +165,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
           return sendObject(reply, await store.update(ref, input, { ...meta, ifRevision: meta.ifRevision ?? current.revision }));
         } catch (e) {
           const retry = e instanceof ApiError && e.code === 'precondition_failed' && meta.ifRevision === undefined && attempt < patchAttempts;
-          if (!retry) throw e;
+          if (!retry) explainStale('If-Match')(e);
         }
       }
     },
@@ -162,7 +174,8 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
   app.delete<{ Params: Params; Querystring: Query }>(
     `${base}/:id`,
     { config, schema: { tags, summary: `Delete a ${def.kind}; answers with its last version`, params: IdParams, querystring: ProjectQuery, response: withErrors({ 200: read }) } },
-    async (request, reply) => sendObject(reply, await store.delete(objectRef(def, request.params.id, request.query.project), writeMeta(request))),
+    async (request, reply) =>
+      sendObject(reply, await store.delete(objectRef(def, request.params.id, request.query.project), writeMeta(request)).catch(explainStale('If-Match'))),
   );
 
   app.put<{ Params: Params; Querystring: Query; Body: Record<string, unknown> }>(
@@ -172,6 +185,9 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
       schema: { tags, summary: `Replace a ${def.kind}'s status (agents and the server)`, params: IdParams, querystring: ProjectQuery, body: def.status, response: withErrors({ 200: read }) },
     },
     async (request, reply) =>
-      sendObject(reply, await store.updateStatus(objectRef(def, request.params.id, request.query.project), request.body, writeMeta(request))),
+      sendObject(
+        reply,
+        await store.updateStatus(objectRef(def, request.params.id, request.query.project), request.body, writeMeta(request)).catch(explainStale('If-Match')),
+      ),
   );
 }

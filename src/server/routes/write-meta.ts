@@ -47,3 +47,13 @@ export function writeMeta(request: FastifyRequest): WriteMeta {
 export function sendObject(reply: FastifyReply, obj: AnyObject, status = 200): FastifyReply {
   return reply.code(status).header('etag', `"${obj.revision}"`).send(obj);
 }
+
+/** Says where a stale revision came from (`If-Match` or `/revision`) when the store reports `precondition_failed`. */
+export function explainStale(path: string): (e: unknown) => never {
+  return (e) => {
+    if (e instanceof ApiError && e.code === 'precondition_failed' && !e.details?.length) {
+      throw new ApiError(e.code, e.message, { details: [{ path, message: 'the object changed after this revision' }], cause: e });
+    }
+    throw e;
+  };
+}
