@@ -1,0 +1,195 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AnyObject } from '../../api/object.ts';
+import type { WatchEvent } from '../../api/wire.ts';
+import { FakeClock } from '../../base/clock.ts';
+import type { Store, WatchQuery } from '../../store/store.ts';
+import { buildTestApp, type TestApp } from '../test-app.ts';
+
+interface Frame {
+  id?: string;
+  event: WatchEvent;
+}
+
+/** Reads SSE frames or NDJSON lines from a streaming response, one at a time. */
+class StreamReader {
+  private buffer = '';
+  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly decoder = new TextDecoder();
+
+  constructor(
+    res: Response,
+    private readonly sse: boolean,
+  ) {
+    this.reader = res.body!.getReader();
+  }
+
+  /** The next frame, or undefined when the stream ended. */
+  async next(): Promise<Frame | undefined> {
+    const sep = this.sse ? '\n\n' : '\n';
+    while (!this.buffer.includes(sep)) {
+      const { done, value } = await this.reader.read();
+      if (done) return undefined;
+      this.buffer += this.decoder.decode(value, { stream: true });
+    }
+    const at = this.buffer.indexOf(sep);
+    const text = this.buffer.slice(0, at);
+    this.buffer = this.buffer.slice(at + sep.length);
+    if (!this.sse) return { event: JSON.parse(text) as WatchEvent };
+    const fields = new Map(text.split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
+    return { id: fields.get('id'), event: JSON.parse(fields.get('data')!) as WatchEvent };
+  }
+
+  /** Stops reading: the client disconnects. */
+  cancel(): Promise<void> {
+    return this.reader.cancel();
+  }
+
+  async nextChange(): Promise<Frame> {
+    for (;;) {
+      const f = await this.next();
+      assert.ok(f, 'stream ended early');
+      if (f.event.type !== 'bookmark') return f;
+    }
+  }
+}
+
+/** Resolves each time a store watch is aborted, so a test can wait for the server to notice a disconnect. */
+function watchAborts(store: Store): { next(): Promise<void> } {
+  const waiting: (() => void)[] = [];
+  const original = store.watch.bind(store);
+  store.watch = (q: WatchQuery, signal: AbortSignal) => {
+    signal.addEventListener('abort', () => waiting.shift()?.(), { once: true });
+    return original(q, signal);
+  };
+  return { next: () => new Promise<void>((r) => waiting.push(r)) };
+}
+
+async function listening(t: TestApp): Promise<string> {
+  return t.app.listen({ host: '127.0.0.1', port: 0 });
+}
+
+const createVm = async (t: TestApp, name: string, labels: Record<string, string> = {}) => {
+  const r = await t.app.inject({ method: 'POST', url: '/v1/vms', headers: t.auth, payload: { name, labels, spec: { image: 'debian', machineType: 'small' } } });
+  assert.equal(r.statusCode, 201, r.body);
+  return r.json<AnyObject>();
+};
+
+test('an SSE watch streams changes with the revision as id and resumes from Last-Event-ID', async () => {
+  const t = await buildTestApp();
+  const deadline = AbortSignal.timeout(20_000);
+  try {
+    await t.seed();
+    const aborts = watchAborts(t.store);
+    const url = await listening(t);
+    const headers = { ...t.auth, accept: 'text/event-stream' };
+    const ctl = new AbortController();
+    const res = await fetch(`${url}/v1/watch?kinds=vm`, { headers, signal: AbortSignal.any([ctl.signal, deadline]) });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type')!, /^text\/event-stream/);
+    const stream = new StreamReader(res, true);
+    const first = await stream.next();
+    assert.deepEqual(first?.event, { type: 'bookmark', revision: await t.store.revision() });
+
+    const a = await createVm(t, 'a');
+    const got = await stream.nextChange();
+    assert.equal(got.id, String(a.revision));
+    assert.equal(got.event.type, 'put');
+    assert.deepEqual(got.event.type === 'put' && got.event.object, a);
+
+    const aborted = aborts.next();
+    ctl.abort();
+    await aborted;
+    const b = await createVm(t, 'b');
+    const c = await createVm(t, 'c');
+
+    const again = await fetch(`${url}/v1/watch?kinds=vm`, { headers: { ...headers, 'last-event-id': got.id! }, signal: deadline });
+    const resumed = new StreamReader(again, true);
+    const e1 = await resumed.nextChange();
+    const e2 = await resumed.nextChange();
+    assert.deepEqual([e1.id, e2.id], [String(b.revision), String(c.revision)]);
+    await resumed.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+test('an NDJSON watch delivers only what its selector matches, deletes included', async () => {
+  const t = await buildTestApp();
+  const deadline = AbortSignal.timeout(20_000);
+  try {
+    await t.seed();
+    const url = await listening(t);
+    const res = await fetch(`${url}/v1/watch?kinds=vm&selector=env%3Dprod&revision=${await t.store.revision()}`, { headers: t.auth, signal: deadline });
+    assert.match(res.headers.get('content-type')!, /^application\/x-ndjson/);
+    const stream = new StreamReader(res, false);
+    await createVm(t, 'dev-1', { env: 'dev' });
+    const prod = await createVm(t, 'prod-1', { env: 'prod' });
+    await t.app.inject({ method: 'DELETE', url: '/v1/vms/prod-1', headers: t.auth });
+
+    const put = await stream.nextChange();
+    const del = await stream.nextChange();
+    assert.deepEqual([put.event.type, put.event.revision], ['put', prod.revision]);
+    assert.deepEqual([del.event.type, del.event.type === 'delete' && del.event.object.name], ['delete', 'prod-1']);
+    await stream.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+test('a watch replays history after the requested revision before live changes', async () => {
+  const t = await buildTestApp();
+  const deadline = AbortSignal.timeout(20_000);
+  try {
+    await t.seed();
+    const from = await t.store.revision();
+    const a = await createVm(t, 'a');
+    const url = await listening(t);
+    const res = await fetch(`${url}/v1/watch?kinds=vm&revision=${from}`, { headers: t.auth, signal: deadline });
+    const stream = new StreamReader(res, false);
+    assert.equal((await stream.nextChange()).event.revision, a.revision);
+    const b = await createVm(t, 'b');
+    assert.equal((await stream.nextChange()).event.revision, b.revision);
+    await stream.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+test('a quiet watch gets bookmarks on the bookmark interval', async () => {
+  const clock = new FakeClock();
+  const t = await buildTestApp({ clock, watchBookmarkMs: 5_000 });
+  const deadline = AbortSignal.timeout(20_000);
+  try {
+    await t.seed();
+    const url = await listening(t);
+    const res = await fetch(`${url}/v1/watch?kinds=network`, { headers: t.auth, signal: deadline });
+    const stream = new StreamReader(res, false);
+    const rev = await t.store.revision();
+    assert.deepEqual((await stream.next())?.event, { type: 'bookmark', revision: rev });
+    clock.advance(5_000);
+    assert.deepEqual((await stream.next())?.event, { type: 'bookmark', revision: rev });
+    await stream.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+test('shutting the server down ends open watch streams cleanly', async () => {
+  const t = await buildTestApp();
+  const deadline = AbortSignal.timeout(20_000);
+  let closed = false;
+  try {
+    await t.seed();
+    const url = await listening(t);
+    const res = await fetch(`${url}/v1/watch`, { headers: t.auth, signal: deadline });
+    const stream = new StreamReader(res, false);
+    assert.equal((await stream.next())?.event.type, 'bookmark');
+    const closing = t.close();
+    closed = true;
+    assert.equal(await stream.next(), undefined);
+    await closing;
+  } finally {
+    if (!closed) await t.close();
+  }
+});
