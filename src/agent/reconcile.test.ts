@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { VmConfig, VmInfo } from './drivers/driver.ts';
+import { backoffMs, reconcile, type DesiredVm, type RestartState } from './reconcile.ts';
+
+const config = (id: string): VmConfig => ({ id, name: id, cpus: 1, memoryMiB: 256, image: { path: '/img', format: 'qcow2' }, diskGiB: 1, accel: 'tcg' });
+const want = (id: string, extra: Partial<DesiredVm> = {}): DesiredVm => ({ id, power: 'running', restartPolicy: 'always', config: config(id), ...extra });
+const info = (id: string, state: VmInfo['state'], exit?: VmInfo['exit']): VmInfo => ({ id, name: id, state, ...(exit ? { exit } : {}) });
+const map = <T extends { id: string }>(...xs: T[]) => new Map(xs.map((x) => [x.id, x]));
+const run = (d: DesiredVm[], a: VmInfo[], restarts: [string, RestartState][] = [], now = 1000) =>
+  reconcile(map(...d), map(...a), { now, restarts: new Map(restarts) }).map((s) => `${s.op} ${s.id}${'reason' in s ? ` ${s.reason}` : ''}${'phase' in s ? ` ${s.phase}` : ''}`);
+
+const poweroff = { kind: 'poweroff' as const, message: 'guest', at: 1 };
+const forced = { kind: 'forced' as const, message: 'driver', at: 1 };
+const crash = { kind: 'crash' as const, message: 'killed by SIGKILL', at: 1 };
+
+test('the reconciler table', () => {
+  const cases: [string, DesiredVm[], VmInfo[], string[]][] = [
+    ['a new VM starts', [want('a')], [], ['start a create']],
+    ['a running VM is left alone', [want('a')], [info('a', 'running')], []],
+    ['a VM to stop is stopped', [want('a', { power: 'stopped' })], [info('a', 'running')], ['stop a']],
+    ['a stopped VM that should run starts', [want('a')], [info('a', 'stopped', forced)], ['start a power-on']],
+    ['a guest poweroff restarts with policy always', [want('a')], [info('a', 'stopped', poweroff)], ['start a restart']],
+    ['a guest poweroff is respected with policy on-failure', [want('a', { restartPolicy: 'on-failure' })], [info('a', 'stopped', poweroff)], ['hold a stopped']],
+    ['a crash restarts with policy on-failure', [want('a', { restartPolicy: 'on-failure' })], [info('a', 'crashed', crash)], ['start a restart']],
+    ['a crash with policy never fails', [want('a', { restartPolicy: 'never' })], [info('a', 'crashed', crash)], ['hold a failed']],
+    ['a VM nobody wants is destroyed', [], [info('x', 'running')], ['destroy x']],
+    ['a VM that cannot be built is held failed', [want('a', { config: undefined, problem: 'no image' })], [], ['hold a failed']],
+    ['a stopped VM that should stay stopped needs nothing', [want('a', { power: 'stopped' })], [info('a', 'stopped', forced)], []],
+  ];
+  for (const [name, d, a, steps] of cases) assert.deepEqual(run(d, a), steps, name);
+});
+
+test('restarts wait for their backoff to pass', () => {
+  assert.deepEqual(run([want('a')], [info('a', 'crashed', crash)], [['a', { failures: 2, nextAt: 5000 }]], 1000), []);
+  assert.deepEqual(run([want('a')], [info('a', 'crashed', crash)], [['a', { failures: 2, nextAt: 5000 }]], 6000), ['start a restart']);
+  assert.deepEqual(run([want('a')], [], [['a', { failures: 1, nextAt: 5000 }]], 1000), [], 'a failed start also waits');
+});
+
+test('property: steps only touch known VMs, never start a VM twice, and destroy exactly the unwanted', () => {
+  const states: VmInfo['state'][] = ['running', 'stopped', 'crashed'];
+  const policies: DesiredVm['restartPolicy'][] = ['always', 'on-failure', 'never'];
+  let seed = 42;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let round = 0; round < 500; round++) {
+    const desired: DesiredVm[] = [];
+    const actual: VmInfo[] = [];
+    for (let i = 0; i < 6; i++) {
+      const id = `vm${i}`;
+      if (rnd() < 0.7) desired.push(want(id, { power: rnd() < 0.8 ? 'running' : 'stopped', restartPolicy: policies[Math.floor(rnd() * 3)]! }));
+      if (rnd() < 0.6) actual.push(info(id, states[Math.floor(rnd() * 3)]!, rnd() < 0.5 ? poweroff : crash));
+    }
+    const steps = reconcile(map(...desired), map(...actual), { now: 0, restarts: new Map() });
+    const ids = steps.map((s) => s.id);
+    assert.equal(new Set(ids).size, ids.length, 'one step per VM');
+    const wanted = new Set(desired.map((d) => d.id));
+    for (const s of steps) {
+      if (s.op === 'destroy') assert.ok(!wanted.has(s.id));
+      else assert.ok(wanted.has(s.id));
+      if (s.op === 'start') assert.notEqual(actual.find((a) => a.id === s.id)?.state, 'running');
+    }
+    for (const a of actual) if (!wanted.has(a.id)) assert.ok(steps.some((s) => s.op === 'destroy' && s.id === a.id));
+  }
+});
+
+test('backoff grows exponentially with full jitter and a cap', () => {
+  assert.equal(backoffMs(0, 0.5), 500);
+  assert.equal(backoffMs(3, 1), 8000);
+  assert.equal(backoffMs(30, 1, { capMs: 60_000 }), 60_000);
+  assert.equal(backoffMs(5, 0), 0);
+});
