@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import { Client } from '../client/client.ts';
+import type { CliIo } from './cli-io.ts';
+import { configPath, readConfigFile, resolveSettings, type GlobalFlags, type Settings } from './config.ts';
+import { pinnedFetch } from './pinned-fetch.ts';
+
+/** What every command needs: the I/O of this run and a client built from the global flags. */
+export class CliContext {
+  constructor(
+    readonly io: CliIo,
+    private readonly program: Command,
+  ) {}
+
+  /** Writes a line (or lines) to stdout. */
+  print(text: string): void {
+    this.io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  /** Writes a line to stderr. */
+  warn(text: string): void {
+    this.io.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+
+  configPath(): string {
+    return configPath(this.io.env);
+  }
+
+  settings(): Settings {
+    const flags = this.program.opts<GlobalFlags>();
+    return resolveSettings(flags, this.io.env, readConfigFile(this.configPath()));
+  }
+
+  /** A client for the resolved server; verifies the pinned certificate when the config pinned one. */
+  client(): Client {
+    const s = this.settings();
+    return clientFor(s, this.io.fetch);
+  }
+
+  /** The text of a file, or of stdin for `-`. */
+  async readInput(path: string): Promise<string> {
+    if (path !== '-') {
+      const { readFile } = await import('node:fs/promises');
+      return readFile(path, 'utf8');
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of this.io.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+    return Buffer.concat(chunks).toString('utf8');
+  }
+}
+
+/** The client for a server: a pinned fetch for a pinned https server, else the given or global fetch. */
+export function clientFor(s: Settings, injected?: typeof fetch): Client {
+  const pinned = s.fingerprint && s.server.startsWith('https:') ? pinnedFetch(s.fingerprint) : undefined;
+  return new Client({
+    baseUrl: s.server,
+    authorization: s.token ? `Bearer ${s.token}` : undefined,
+    fetch: pinned ?? injected,
+  });
+}
