@@ -1,0 +1,192 @@
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { AdminOnlyAuthorizer } from '../auth/authorizer.ts';
+import { AuthChain } from '../auth/chain.ts';
+import { StaticTokenAuthenticator } from '../auth/static-token.ts';
+import { systemClock, type Clock } from '../base/clock.ts';
+import { createLogger, type Logger } from '../base/logger.ts';
+import { ExecRunner, type Runner } from '../base/runner.ts';
+import { openStore } from '../store/open-store.ts';
+import type { Store } from '../store/store.ts';
+import { buildApp } from './app.ts';
+import { ensureAdminToken, ensureDefaultProject, writeCliConfig } from './bootstrap.ts';
+import { serverPaths, type Env } from './config.ts';
+import { isLoopback, parseListenAddress, serverUrl, type ListenAddress } from './listen-address.ts';
+import { certFingerprint, ensureSelfSignedCert, readTlsFiles, type TlsFiles } from './tls.ts';
+
+/** The process around a server run, injectable so tests can run one in-process. */
+export interface MainIo {
+  env: Env;
+  stdout: { write(text: string): unknown };
+  /** Where the JSON log goes. */
+  stderr: NodeJS.WritableStream;
+  /** Stops the server; by default SIGINT or SIGTERM. */
+  signal?: AbortSignal;
+  runner?: Runner;
+  clock?: Clock;
+  /** Called once the server listens, with its URL. */
+  onListening?: (url: string) => void;
+}
+
+function processIo(): MainIo {
+  return { env: process.env, stdout: process.stdout, stderr: process.stderr };
+}
+
+/** How often the server compacts history by the store's default policy. */
+const compactEveryMs = 3600 * 1000;
+
+interface RunOptions {
+  storeUrl: string;
+  listen: ListenAddress;
+  dataDir: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Write the CLI's config here on first start, if the file does not exist. */
+  cliConfig?: string;
+}
+
+function parseFlags(name: string, argv: string[], io: MainIo, define: (c: Command) => Command): Record<string, string> | undefined {
+  const cmd = define(new Command(name))
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stdout.write(s) })
+    .allowExcessArguments(false);
+  try {
+    cmd.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError && (e.code === 'commander.helpDisplayed' || e.code === 'commander.version')) return undefined;
+    throw new Error(`Invalid arguments for "${name}": ${(e as Error).message.replace(/^error: /, '')}`);
+  }
+  return cmd.opts<Record<string, string>>();
+}
+
+/** `crowd server`: the API server for one site, on any address (TLS unless loopback). */
+export async function serverMain(argv: string[], io: MainIo = processIo()): Promise<void> {
+  const flags = parseFlags('crowd server', argv, io, (c) =>
+    c
+      .description('Run the API server')
+      .option('--store <url>', 'store URL, e.g. sqlite:/var/lib/crowd/crowd.db (default: sqlite in the data dir)')
+      .option('--listen <addr>', 'HOST:PORT to listen on; any non-loopback address serves TLS', '127.0.0.1:7470')
+      .option('--data-dir <dir>', 'where tokens, the self-signed certificate and the default store live')
+      .option('--tls-cert <file>', 'PEM certificate (with --tls-key)')
+      .option('--tls-key <file>', 'PEM private key (with --tls-cert)'),
+  );
+  if (!flags) return;
+  const dataDir = flags.dataDir ?? serverPaths(io.env).dataDir;
+  await run(
+    {
+      storeUrl: flags.store ?? `sqlite:${join(dataDir, 'crowd.db')}`,
+      listen: parseListenAddress(flags.listen!),
+      dataDir,
+      ...(flags.tlsCert ? { tlsCert: flags.tlsCert } : {}),
+      ...(flags.tlsKey ? { tlsKey: flags.tlsKey } : {}),
+    },
+    io,
+  );
+}
+
+/** `crowd up`: everything on this machine, on loopback, with SQLite in the data dir and the CLI configured on first start. */
+export async function upMain(argv: string[], io: MainIo = processIo()): Promise<void> {
+  const flags = parseFlags('crowd up', argv, io, (c) =>
+    c
+      .description('Run crowdcloud on this machine (loopback only)')
+      .option('--data-dir <dir>', 'data directory (default: $XDG_DATA_HOME/crowd or ~/.local/share/crowd)')
+      .option('--listen <addr>', 'loopback HOST:PORT to listen on', '127.0.0.1:7470'),
+  );
+  if (!flags) return;
+  const paths = serverPaths(io.env);
+  const listen = parseListenAddress(flags.listen!);
+  if (!isLoopback(listen.host)) throw new Error(`Cannot run "crowd up" on "${flags.listen}": it serves loopback only; use "crowd server" for other addresses`);
+  const dataDir = flags.dataDir ?? paths.dataDir;
+  await run({ storeUrl: `sqlite:${join(dataDir, 'crowd.db')}`, listen, dataDir, cliConfig: paths.cliConfig }, io);
+}
+
+/** Names and addresses a self-signed certificate should cover for a bind address. */
+function certificateHosts(host: string): string[] {
+  if (host !== '0.0.0.0' && host !== '::') return [host];
+  const addresses = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.replace(/%.*$/, '')));
+  return [hostname(), ...addresses];
+}
+
+async function tlsFor(opts: RunOptions, runner: Runner): Promise<TlsFiles | undefined> {
+  if (opts.tlsCert !== undefined || opts.tlsKey !== undefined) {
+    if (opts.tlsCert === undefined || opts.tlsKey === undefined) throw new Error('Cannot serve TLS: --tls-cert and --tls-key go together');
+    return readTlsFiles(opts.tlsCert, opts.tlsKey);
+  }
+  if (isLoopback(opts.listen.host)) return undefined;
+  return ensureSelfSignedCert(runner, opts.dataDir, certificateHosts(opts.listen.host));
+}
+
+async function compactPeriodically(store: Store, clock: Clock, logger: Logger, signal: AbortSignal): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      await clock.sleep(compactEveryMs, signal);
+      const { compactedRevision } = await store.compact();
+      logger.info({ compactedRevision }, 'history compacted');
+    } catch (err) {
+      if (!signal.aborted) logger.error({ err }, 'cannot compact history');
+    }
+  }
+}
+
+function stopSignal(io: MainIo): { signal: AbortSignal; dispose(): void } {
+  if (io.signal) return { signal: io.signal, dispose: () => {} };
+  const ctl = new AbortController();
+  const stop = () => ctl.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return {
+    signal: ctl.signal,
+    dispose: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+  };
+}
+
+/** Opens the store, bootstraps tokens and the default project, serves until stopped, then shuts down gracefully. */
+async function run(opts: RunOptions, io: MainIo): Promise<void> {
+  const clock = io.clock ?? systemClock;
+  const runner = io.runner ?? new ExecRunner();
+  const stop = stopSignal(io);
+  try {
+    await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+    const https = await tlsFor(opts, runner);
+    const logger = createLogger({ name: 'crowd', destination: io.stderr });
+    const { tokens, created } = await ensureAdminToken(opts.dataDir);
+    const store = await openStore(opts.storeUrl, { clock });
+    try {
+      await ensureDefaultProject(store);
+      const app = await buildApp({
+        store,
+        auth: new AuthChain([new StaticTokenAuthenticator(tokens)]),
+        authorizer: new AdminOnlyAuthorizer(),
+        logger,
+        clock,
+        ...(https ? { https: { cert: https.cert, key: https.key } } : {}),
+      });
+      await app.listen({ host: opts.listen.host, port: opts.listen.port });
+      const url = serverUrl({ host: opts.listen.host, port: (app.server.address() as AddressInfo).port }, https !== undefined);
+      io.stdout.write(`crowd is serving ${url}\n`);
+      if (https) io.stdout.write(`TLS certificate fingerprint: ${certFingerprint(https.cert)}\n`);
+      if (created) {
+        io.stdout.write(`Admin token (shown only now; its hash is in ${join(opts.dataDir, 'static-tokens.json')}):\n  ${created}\n`);
+        if (opts.cliConfig && (await writeCliConfig(opts.cliConfig, { server: url, token: created }))) {
+          io.stdout.write(`Wrote the CLI config ${opts.cliConfig}\n`);
+        }
+      }
+      io.onListening?.(url);
+      const compaction = compactPeriodically(store, clock, logger, stop.signal);
+      if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
+      logger.info('shutting down');
+      await app.close();
+      await compaction;
+    } finally {
+      await store.close();
+    }
+  } finally {
+    stop.dispose();
+  }
+}
