@@ -1,0 +1,264 @@
+import { ApiError } from '../api/errors.ts';
+import type { VmStatus } from '../api/kinds/vm.ts';
+import type { AnyObject, Condition } from '../api/object.ts';
+import type { Clock } from '../base/clock.ts';
+import type { Logger } from '../base/logger.ts';
+import type { Client } from '../client/client.ts';
+import { AgentCache } from './agent-cache.ts';
+import { desiredVm, type HostFacts } from './desired-vm.ts';
+import type { Driver, VmInfo } from './drivers/driver.ts';
+import { backoffMs, reconcile, type RestartState, type Step } from './reconcile.ts';
+
+export interface AgentOptions {
+  node: string;
+  client: () => Client;
+  driver: Driver;
+  cache: AgentCache;
+  clock: Clock;
+  logger: Logger;
+  host: Omit<HostFacts, 'lookup'>;
+  random?: () => number;
+  heartbeatMs?: number;
+  /** A reconcile pass runs at least this often, besides on every change (default 5 s). */
+  tickMs?: number;
+  /** Called after each reconcile pass (tests and benchmarks wait on it). */
+  onPass?: (steps: Step[]) => void;
+}
+
+const referenced = ['machine-type', 'image'];
+
+/**
+ * The host agent: connects out, lists and watches the VMs bound to its node
+ * into a local cache, reconciles the driver against that cache, and reports
+ * status and a heartbeat. Every loop retries with jittered backoff, and the
+ * reconcile loop runs from the cache alone while the server is unreachable.
+ */
+export class Agent {
+  private readonly restarts = new Map<string, RestartState>();
+  private readonly reported = new Map<string, string>();
+  /** The error of a step that failed in the current pass, for the status report. */
+  private readonly failures = new Map<string, string>();
+  private wakeReconcile: (() => void) | undefined;
+  private wakeStatus: (() => void) | undefined;
+  private readonly random: () => number;
+
+  constructor(private readonly o: AgentOptions) {
+    this.random = o.random ?? Math.random;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    await this.o.driver.list();
+    await Promise.all([this.syncLoop(signal), this.reconcileLoop(signal), this.heartbeatLoop(signal), this.statusLoop(signal)]);
+  }
+
+  /** Sleeps, or returns early when woken or aborted. */
+  private pause(ms: number, signal: AbortSignal, set: (wake: () => void) => void): Promise<void> {
+    return new Promise((resolve) => {
+      const ac = new AbortController();
+      const done = () => {
+        ac.abort();
+        resolve();
+      };
+      set(done);
+      signal.addEventListener('abort', done, { once: true });
+      this.o.clock.sleep(ms, ac.signal).then(done, () => undefined);
+    });
+  }
+
+  private backoff(failures: number): number {
+    return backoffMs(failures, this.random(), { baseMs: 500, capMs: 30_000 });
+  }
+
+  // ---- desired state from the server ---------------------------------------
+
+  private async syncLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        await this.sync(signal, () => (failures = 0));
+      } catch (e) {
+        if (signal.aborted) return;
+        this.o.logger.warn({ err: errText(e), failures }, 'sync with the server failed; retrying');
+      }
+      await this.pause(this.backoff(++failures), signal, () => undefined);
+    }
+  }
+
+  private async sync(signal: AbortSignal, connected: () => void): Promise<void> {
+    const client = this.o.client();
+    const vms: AnyObject[] = [];
+    let revision = 0;
+    let cont: string | undefined;
+    do {
+      const page = await client.vms.list({ project: '*', where: [`status.node=${this.o.node}`], limit: 1000, ...(cont ? { continue: cont } : {}) });
+      vms.push(...page.items);
+      revision ||= page.revision;
+      cont = page.continue;
+    } while (cont);
+    const refs = await this.fetchReferences(client, vms);
+    this.o.cache.replaceAll(['vm', ...referenced], [...vms, ...refs], revision);
+    connected();
+    this.wakeReconcile?.();
+    for await (const ev of client.watch({ kinds: ['vm', ...referenced], revision, signal })) {
+      if (ev.type === 'bookmark') {
+        this.o.cache.setRevision(ev.revision);
+        continue;
+      }
+      const o = ev.object;
+      const mine = o.kind !== 'vm' || (o.status as VmStatus).node === this.o.node;
+      if (ev.type === 'delete' || !mine) this.o.cache.remove(o);
+      else {
+        this.o.cache.put(o);
+        if (o.kind === 'vm') for (const r of await this.fetchReferences(client, [o])) this.o.cache.put(r);
+      }
+      this.o.cache.setRevision(ev.revision);
+      this.wakeReconcile?.();
+    }
+  }
+
+  /** The machine types and images the VMs need that the cache does not hold yet. */
+  private async fetchReferences(client: Client, vms: AnyObject[]): Promise<AnyObject[]> {
+    const out: AnyObject[] = [];
+    const seen = new Set<string>();
+    for (const vm of vms) {
+      const spec = vm.spec as { machineType: string; image: string };
+      for (const [kind, project, name] of [
+        ['machine-type', '', spec.machineType],
+        ['image', vm.project ?? '', spec.image],
+      ] as const) {
+        const key = `${kind}/${project}/${name}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        try {
+          out.push(await client.resource(kind).get(name, project ? { project } : {}));
+        } catch (e) {
+          if (!(e instanceof ApiError && e.code === 'not_found')) throw e;
+        }
+      }
+    }
+    return out;
+  }
+
+  // ---- the host, from the cache ---------------------------------------------
+
+  private async reconcileLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.pass();
+      } catch (e) {
+        this.o.logger.error({ err: errText(e) }, 'reconcile pass failed');
+      }
+      await this.pause(this.o.tickMs ?? 5000, signal, (w) => (this.wakeReconcile = w));
+    }
+  }
+
+  /** One reconcile pass: cache + driver → steps → execute → status reports. */
+  async pass(): Promise<Step[]> {
+    const vms = this.o.cache.all('vm');
+    const host: HostFacts = { ...this.o.host, lookup: (k, p, n) => this.o.cache.get(k, `${p}/${n}`) };
+    const desired = new Map(vms.map((vm) => [vm.id, desiredVm(vm, host)]));
+    const actual = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
+    const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts });
+    await Promise.all(steps.map((s) => this.execute(s, actual)));
+    const after = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
+    for (const vm of vms) {
+      const step = steps.find((s) => s.id === vm.id);
+      this.report(vm, after.get(vm.id), step?.op === 'hold' ? step : undefined);
+    }
+    this.o.onPass?.(steps);
+    return steps;
+  }
+
+  private async execute(step: Step, actual: Map<string, VmInfo>): Promise<void> {
+    try {
+      switch (step.op) {
+        case 'start':
+          await this.o.driver.start(step.config);
+          if (step.reason === 'restart') this.o.logger.info({ vm: step.id }, 'restarted VM per its restart policy');
+          break;
+        case 'stop':
+          await this.o.driver.stop(step.id);
+          break;
+        case 'destroy':
+          await this.o.driver.destroy(step.id);
+          this.restarts.delete(step.id);
+          this.reported.delete(step.id);
+          break;
+        case 'hold':
+          break;
+      }
+      if (step.op === 'start' && step.reason !== 'restart') this.restarts.delete(step.id);
+    } catch (e) {
+      const r = this.restarts.get(step.id) ?? { failures: 0, nextAt: 0 };
+      r.failures++;
+      r.nextAt = this.o.clock.now() + this.backoff(r.failures);
+      this.restarts.set(step.id, r);
+      this.o.logger.warn({ vm: step.id, op: step.op, err: errText(e) }, 'step failed');
+      actual.set(step.id, { id: step.id, name: step.id, state: 'crashed', exit: { kind: 'crash', message: errText(e), at: this.o.clock.now() } });
+      this.failures.set(step.id, errText(e));
+    }
+  }
+
+  private report(vm: AnyObject, info: VmInfo | undefined, hold?: Extract<Step, { op: 'hold' }>): void {
+    const prev = vm.status as VmStatus;
+    const error = this.failures.get(vm.id) ?? hold?.message ?? (info?.state === 'crashed' ? info.exit?.message : undefined);
+    this.failures.delete(vm.id);
+    const phase: VmStatus['phase'] = hold?.phase ?? (info?.state === 'running' ? 'running' : info?.state === 'stopped' ? 'stopped' : error ? 'failed' : 'provisioning');
+    const status: VmStatus = { ...prev, phase, node: this.o.node };
+    if (error && phase !== 'running') status.lastError = error.slice(0, 4000);
+    else delete status.lastError;
+    const key = JSON.stringify(status);
+    if (this.reported.get(vm.id) === key) return;
+    this.reported.set(vm.id, key);
+    const now = new Date(this.o.clock.now()).toISOString();
+    const ready: Condition = { type: 'Ready', status: phase === 'running' ? 'true' : 'false', lastTransition: now, ...(status.lastError ? { message: status.lastError } : {}) };
+    status.conditions = [...(prev.conditions ?? []).filter((c) => c.type !== 'Ready'), ready];
+    this.o.cache.queueStatus(vm.id, status as Record<string, unknown>);
+    this.wakeStatus?.();
+  }
+
+  // ---- reports to the server ------------------------------------------------
+
+  private async statusLoop(signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    while (!signal.aborted) {
+      let wait = 60_000;
+      try {
+        for (const { id, status } of this.o.cache.pendingStatus()) {
+          try {
+            await this.o.client().vms.putStatus(id, status as VmStatus, { project: '*' });
+          } catch (e) {
+            if (!(e instanceof ApiError && (e.code === 'not_found' || e.code === 'forbidden' || e.code === 'invalid'))) throw e;
+            this.o.logger.warn({ vm: id, err: e.message }, 'status report dropped');
+          }
+          this.o.cache.delivered(id, status);
+        }
+        failures = 0;
+      } catch (e) {
+        wait = this.backoff(++failures);
+        this.o.logger.warn({ err: errText(e) }, 'status report failed; queued');
+      }
+      await this.pause(wait, signal, (w) => (this.wakeStatus = w));
+    }
+  }
+
+  private async heartbeatLoop(signal: AbortSignal): Promise<void> {
+    const every = this.o.heartbeatMs ?? 10_000;
+    let failures = 0;
+    while (!signal.aborted) {
+      let wait = every;
+      try {
+        await this.o.client().nodes.putStatus(this.o.node, { phase: 'ready', lastSeen: new Date(this.o.clock.now()).toISOString(), accel: this.o.host.accel });
+        failures = 0;
+      } catch (e) {
+        wait = Math.min(every, this.backoff(++failures));
+        this.o.logger.warn({ err: errText(e) }, 'heartbeat failed');
+      }
+      await this.pause(wait, signal, () => undefined);
+    }
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

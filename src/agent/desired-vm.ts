@@ -1,0 +1,47 @@
+import type { MachineTypeSpec } from '../api/kinds/machine-type.ts';
+import type { VmSpec } from '../api/kinds/vm.ts';
+import type { AnyObject } from '../api/object.ts';
+import type { Accel, VmConfig } from './drivers/vm-config.ts';
+import type { DesiredVm } from './reconcile.ts';
+
+/** What turning a VM object into a driver config needs from the host. */
+export interface HostFacts {
+  accel: Accel;
+  /** The cached base image of an image object, or undefined when it is not on this host. */
+  imagePath(image: AnyObject): { path: string; format: 'qcow2' | 'raw' } | undefined;
+  /** A referenced object from the agent's cache. */
+  lookup(kind: string, project: string, name: string): AnyObject | undefined;
+}
+
+/** The desired state of one VM on this host: power, policy and the driver config (or why there is none). */
+export function desiredVm(vm: AnyObject, host: HostFacts): DesiredVm {
+  const spec = vm.spec as VmSpec;
+  const base = { id: vm.id, power: spec.power ?? 'running', restartPolicy: spec.restartPolicy ?? 'always' } as const;
+  const mtDoc = host.lookup('machine-type', '', spec.machineType);
+  if (!mtDoc) return { ...base, problem: `machine type "${spec.machineType}" is not known to this host` };
+  const imageDoc = host.lookup('image', vm.project ?? '', spec.image);
+  const image = imageDoc && host.imagePath(imageDoc);
+  if (!image) return { ...base, problem: `image "${spec.image}" is not available on this host` };
+  const mt = mtDoc.spec as MachineTypeSpec;
+  const config: VmConfig = {
+    id: vm.id,
+    name: vm.name,
+    cpus: spec.resources?.cpus ?? mt.cpus,
+    memoryMiB: spec.resources?.memoryMiB ?? mt.memoryMiB,
+    diskGiB: spec.resources?.diskGiB ?? mt.diskGiB,
+    image,
+    accel: host.accel,
+    ...(spec.disks?.length ? { disks: spec.disks } : {}),
+    smbios: { uuid: uuidFromId(vm.id) },
+  };
+  return { ...base, config };
+}
+
+/** A stable RFC 4122-shaped UUID derived from an object id, so the guest sees the same one on every boot. */
+export function uuidFromId(id: string): string {
+  let h = 0n;
+  for (const c of id) h = (h * 131n + BigInt(c.charCodeAt(0))) & ((1n << 128n) - 1n);
+  const hex = h.toString(16).padStart(32, '0');
+  const v = `${hex.slice(0, 12)}4${hex.slice(13, 16)}${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17)}`;
+  return `${v.slice(0, 8)}-${v.slice(8, 12)}-${v.slice(12, 16)}-${v.slice(16, 20)}-${v.slice(20, 32)}`;
+}
