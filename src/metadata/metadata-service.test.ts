@@ -47,7 +47,10 @@ function raw(port: number, bytes: string | Buffer, deadlineMs = 5000): Promise<s
 }
 
 /** A service on two loopback ports: port A is guest A, port B is guest B, nothing else is known. */
-async function start(t: { after: (fn: () => Promise<void>) => void }, opts: { guestA?: Partial<GuestInfo>; maxBodyBytes?: number; pipeCapBytes?: number } = {}) {
+async function start(
+  t: { after: (fn: () => Promise<void>) => void },
+  opts: { guestA?: Partial<GuestInfo>; maxBodyBytes?: number; pipeCapBytes?: number; requestTimeoutMs?: number } = {},
+) {
   const clock = new FakeClock();
   const lines: string[] = [];
   const logger = createLogger({
@@ -68,6 +71,7 @@ async function start(t: { after: (fn: () => Promise<void>) => void }, opts: { gu
     clock,
     maxBodyBytes: opts.maxBodyBytes ?? 1024,
     pipeCapBytes: opts.pipeCapBytes ?? 2048,
+    requestTimeoutMs: opts.requestTimeoutMs ?? 10_000,
     identify: (conn) => {
       seen.push(conn);
       if (conn.remoteAddress !== '127.0.0.1') return undefined;
@@ -303,4 +307,46 @@ test('secret values appear only in secret.json, and neither secrets nor tokens r
   assert.ok(log.includes('/crowd/v1/os/parameters/secret.json'), 'requests are logged');
   assert.ok(!log.includes(secret), 'no secret in the log');
   assert.ok(!log.includes(token), 'no token in the log');
+});
+
+test('a client that never finishes its headers is cut off with 408 and the service stays up', async (t) => {
+  const s = await start(t, { requestTimeoutMs: 400 });
+  const slow = await new Promise<string>((resolve) => {
+    const socket = connect(s.a, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const deadline = setTimeout(() => socket.destroy(), 10_000);
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      resolve(Buffer.concat(chunks).toString());
+    });
+    socket.write('GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+  });
+  assert.match(slow, /^HTTP\/1\.1 408 /);
+  assert.equal((await call(s.a, '/latest/meta-data/instance-id')).status, 200);
+});
+
+test('the service listens on IPv6 and hands identify the IPv6 peer address', async (t) => {
+  const seen: string[] = [];
+  const guest = exampleGuest();
+  const service = new MetadataService({
+    identify: (c) => {
+      seen.push(c.remoteAddress);
+      return c.remoteAddress === '::1' ? guest : undefined;
+    },
+  });
+  t.after(() => service.close());
+  const [addr] = await service.listen([{ host: '::1', port: 0, interface: 'lo' }]);
+  const body = await new Promise<string>((resolve, reject) => {
+    request({ host: '::1', port: addr!.port, path: '/openstack/latest/meta_data.json', agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    })
+      .on('error', reject)
+      .end();
+  });
+  assert.equal(JSON.parse(body).hostname, 'web-1');
+  assert.deepEqual(seen, ['::1']);
 });

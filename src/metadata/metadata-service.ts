@@ -90,7 +90,13 @@ export class MetadataService {
     const bound: AddressInfo[] = [];
     for (const a of addresses) {
       const server = createServer(
-        { maxHeaderSize: this.maxHeaderBytes, requestTimeout: this.requestTimeoutMs, headersTimeout: this.requestTimeoutMs / 2, keepAliveTimeout: 5000 },
+        {
+          maxHeaderSize: this.maxHeaderBytes,
+          requestTimeout: this.requestTimeoutMs,
+          headersTimeout: this.requestTimeoutMs / 2,
+          connectionsCheckingInterval: Math.min(1000, this.requestTimeoutMs / 4),
+          keepAliveTimeout: 5000,
+        },
         (req, res) => this.handle(req, res, a.interface),
       );
       server.maxHeadersCount = 64;
