@@ -1,8 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { Client } from '../client/client.ts';
 import type { CliIo } from './cli-io.ts';
 import { configPath, readConfigFile, resolveSettings, type GlobalFlags, type Settings } from './config.ts';
 import { pinnedFetch } from './pinned-fetch.ts';
+import { UsageError } from './usage-error.ts';
 
 /** What every command needs: the I/O of this run and a client built from the global flags. */
 export class CliContext {
@@ -39,8 +41,11 @@ export class CliContext {
   /** The text of a file, or of stdin for `-`. */
   async readInput(path: string): Promise<string> {
     if (path !== '-') {
-      const { readFile } = await import('node:fs/promises');
-      return readFile(path, 'utf8');
+      try {
+        return await readFile(path, 'utf8');
+      } catch (e) {
+        throw new UsageError(`Cannot read "${path}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+      }
     }
     const chunks: Buffer[] = [];
     for await (const c of this.io.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
