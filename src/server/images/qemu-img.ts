@@ -72,7 +72,7 @@ export class QemuImg {
 export function toolFailure(e: unknown, action: string, paths: string[]): ApiError {
   if (!(e instanceof CommandError)) return new ApiError('internal', `Cannot ${action} image: tool did not run`, { cause: e });
   const stderr = e.result.stderr;
-  if (/killed by SIGXFSZ/.test(stderr)) {
+  if (/killed by SIGXFSZ|File too large/.test(stderr)) {
     return new ApiError('too_large', `Cannot ${action} image: output exceeds the size limit`, { cause: e });
   }
   if (/killed by/.test(stderr)) {

@@ -94,13 +94,12 @@ export class UploadSessions {
    * short keeps what arrived, so the client resumes from the new offset.
    */
   async append(id: string, offset: number, body: Readable): Promise<UploadSession> {
-    const session = await this.get(id);
-    this.lock(id);
+    this.lock(id, body);
     let fh: FileHandle | undefined;
     let writer: HashingWriter | undefined;
     try {
+      const session = await this.get(id);
       if (offset !== session.offset) {
-        body.resume();
         throw new ApiError('conflict', `Cannot append to upload "${id}": offset "${offset}" is not the current offset "${session.offset}"`, {
           details: [{ path: 'offset', message: String(session.offset) }],
           headers: { 'Upload-Offset': String(session.offset) },
@@ -114,6 +113,7 @@ export class UploadSessions {
       this.hashes.set(id, { hash: writer.hash, size: writer.size });
       return { ...session, offset: writer.size };
     } catch (e) {
+      if (!writer) body.resume();
       if (fh && writer) {
         await writer.settled();
         await fh.truncate(writer.size);
@@ -133,25 +133,27 @@ export class UploadSessions {
    * removes the session. A mismatch removes the session too.
    */
   async complete(id: string, dest: string): Promise<{ sha256: string; sizeBytes: number }> {
-    const session = await this.get(id);
     this.lock(id);
+    let found = false;
     try {
+      const session = await this.get(id);
+      found = true;
       const state = await this.hashState(id, session.offset);
       const got = { sha256: state.hash.digest('hex'), sizeBytes: state.size };
       checkExpected(got, session);
       await rename(this.dataPath(id), dest);
       return got;
     } finally {
-      await this.remove(id);
+      if (found) await this.remove(id);
       this.busy.delete(id);
     }
   }
 
   /** Drops a session and its bytes. */
   async abort(id: string): Promise<void> {
-    await this.get(id);
     this.lock(id);
     try {
+      await this.get(id);
       await this.remove(id);
     } finally {
       this.busy.delete(id);
@@ -162,8 +164,10 @@ export class UploadSessions {
   async expire(ttlMs: number): Promise<string[]> {
     const removed: string[] = [];
     for (const id of await readdir(this.dir)) {
-      if (this.busy.has(id)) continue;
-      const last = await stat(this.dataPath(id)).then((s) => s.mtimeMs, () => 0);
+      if (this.busy.has(id) || !idPattern.test(id)) continue;
+      const last = await stat(this.dataPath(id))
+        .catch(() => stat(join(this.dir, id)))
+        .then((s) => s.mtimeMs, () => 0);
       if (this.clock.now() - last <= ttlMs) continue;
       await this.remove(id);
       removed.push(id);
@@ -175,8 +179,16 @@ export class UploadSessions {
     return join(this.dir, id, 'data');
   }
 
-  private lock(id: string): void {
-    if (this.busy.has(id)) throw new ApiError('conflict', `Cannot use upload "${id}": another request is using it`);
+  /** Claims the session for one request; a body that cannot be used is drained so its request ends. */
+  private lock(id: string, body?: Readable): void {
+    if (!idPattern.test(id)) {
+      body?.resume();
+      throw notFound(id);
+    }
+    if (this.busy.has(id)) {
+      body?.resume();
+      throw new ApiError('conflict', `Cannot use upload "${id}": another request is using it`);
+    }
     this.busy.add(id);
   }
 
