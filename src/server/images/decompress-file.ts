@@ -56,7 +56,7 @@ async function gunzipFile(src: string, dst: string, max: number): Promise<void> 
       else cb(null, chunk);
     },
   });
-  const out = createWriteStream(dst, { flags: 'wx', mode: 0o600, flush: true });
+  const out = createWriteStream(dst, { flags: 'wx', mode: 0o600 });
   await pipeline(createReadStream(src), createGunzip(), cap, out);
 }
 
