@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { systemClock, type Clock } from '../base/clock.ts';
 import type { Runner } from '../base/runner.ts';
 import { dnsmasqPaths, renderDnsmasq, type DnsmasqOptions } from './dnsmasq-config.ts';
@@ -68,13 +68,16 @@ async function stop(pid: number, processes: ProcessTable, clock: Clock): Promise
  * (it daemonizes and outlives the agent; found again through its pid file),
  * SIGHUPs it when only the static leases changed, restarts it when the config
  * changed, and leaves it alone otherwise. A config dnsmasq rejects is
- * refused before the running one is touched.
+ * refused before the running one is touched. The run dir's parents must be
+ * searchable by dnsmasq's unprivileged user (it re-reads leases after dropping root).
  */
 export async function applyDnsmasq(opts: DnsmasqOptions, deps: DnsmasqDeps): Promise<DnsmasqOutcome> {
   const processes = deps.processes ?? procProcessTable;
   const { config, hosts } = renderDnsmasq(opts);
   const paths = dnsmasqPaths(opts.runDir, opts.network);
-  mkdirSync(opts.runDir, { recursive: true, mode: 0o755 });
+  mkdirSync(opts.runDir, { recursive: true });
+  // dnsmasq re-reads the lease file as an unprivileged user after a SIGHUP.
+  chmodSync(opts.runDir, 0o755);
   const pid = runningPid(paths, processes);
   const sameConfig = readText(paths.config) === config;
   if (pid !== undefined && sameConfig) {

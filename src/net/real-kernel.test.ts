@@ -1,0 +1,192 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { missingRoot, missingTools } from '../base/require-tool.ts';
+import { ExecRunner, type Runner } from '../base/runner.ts';
+import { applyLinks } from './apply-links.ts';
+import { applyRuleset } from './apply-ruleset.ts';
+import { applyTc } from './apply-tc.ts';
+import type { DnsmasqOptions } from './dnsmasq-config.ts';
+import { applyDnsmasq, stopDnsmasq } from './dnsmasq-process.ts';
+import type { FirewallRuleSpec } from './firewall-rule.ts';
+import type { NetworkLinks } from './link-plan.ts';
+import { NamespacedRunner } from './namespaced-runner.ts';
+import { renderRuleset, type NicRules } from './nft-ruleset.ts';
+import { richRuleset } from './nft-ruleset.fixture.ts';
+
+const skip = missingRoot() ?? missingTools('ip', 'nft', 'dnsmasq', 'bridge', 'tc', 'busybox', 'socat');
+const root = new ExecRunner();
+const tag = `cn${process.pid}`;
+
+/** Namespaces created so far; every one is deleted in the end, which takes its links with it. */
+class Namespaces {
+  readonly names: string[] = [];
+  async add(suffix: string): Promise<Runner> {
+    const name = `${tag}${suffix}`;
+    await root.run({ argv: ['ip', 'netns', 'add', name] });
+    this.names.push(name);
+    const r = new NamespacedRunner(root, name);
+    await r.run({ argv: ['ip', 'link', 'set', 'lo', 'up'] });
+    return r;
+  }
+  async removeAll(): Promise<void> {
+    for (const n of this.names.reverse()) await root.run({ argv: ['ip', 'netns', 'del', n] }).catch(() => {});
+  }
+}
+
+/** True when the command exits 0. */
+async function succeeds(r: Runner, argv: string[]): Promise<boolean> {
+  return r.run({ argv, timeoutMs: 20_000 }).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Starts a socat TCP server in a namespace and resolves once it listens. */
+function listen(ns: string, port: number, children: ChildProcess[]): Promise<void> {
+  const child = spawn('ip', ['netns', 'exec', ns, 'socat', '-d', '-d', `TCP-LISTEN:${port},reuseaddr,fork`, 'SYSTEM:echo hello'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`socat did not listen: ${err}`)), 10_000);
+    child.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+      if (/listening on/.test(err)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`socat exited with ${code}: ${err}`)));
+  });
+}
+
+test('the rich golden ruleset loads into a real nftables, twice', { skip }, async () => {
+  const ns = new Namespaces();
+  try {
+    const host = await ns.add('n');
+    await applyRuleset(host, renderRuleset(richRuleset));
+    await applyRuleset(host, renderRuleset(richRuleset));
+    const { stdout } = await host.run({ argv: ['nft', 'list', 'tables'] });
+    assert.deepEqual(stdout.trim().split('\n'), ['table bridge crowd', 'table inet crowd']);
+  } finally {
+    await ns.removeAll();
+  }
+});
+
+test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewalls and anti-spoofing', { skip, timeout: 180_000 }, async () => {
+  const ns = new Namespaces();
+  const children: ChildProcess[] = [];
+  const runDir = mkdtempSync(join(tmpdir(), `${tag}-`));
+  chmodSync(runDir, 0o755);
+  const dnsmasqDirs = [join(runDir, 'a'), join(runDir, 'b')];
+  try {
+    // Hosts and the WAN between them.
+    const [a, b] = [await ns.add('a'), await ns.add('b')];
+    await a.run({ argv: ['ip', 'link', 'add', 'wan', 'type', 'veth', 'peer', 'name', 'wan', 'netns', `${tag}b`] });
+    for (const [h, ip] of [[a, '192.0.2.1/24'], [b, '192.0.2.2/24']] as const) {
+      await h.run({ argv: ['ip', 'addr', 'add', ip, 'dev', 'wan'] });
+      await h.run({ argv: ['ip', 'link', 'set', 'wan', 'up'] });
+    }
+    // Guests: a namespace each, plugged into its host by a veth.
+    const guests = [
+      { host: a, ns: `${tag}g1`, port: 'g1', mac: '52:54:00:77:00:01', ip: '10.77.0.11' },
+      { host: b, ns: `${tag}g2`, port: 'g2', mac: '52:54:00:77:00:02', ip: '10.77.0.12' },
+    ];
+    const [g1, g2] = [await ns.add('g1'), await ns.add('g2')];
+    for (const g of guests) {
+      await g.host.run({ argv: ['ip', 'link', 'add', g.port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', g.ns] });
+      const guest = new NamespacedRunner(root, g.ns);
+      await guest.run({ argv: ['ip', 'link', 'set', 'eth0', 'address', g.mac] });
+      await guest.run({ argv: ['ip', 'link', 'set', 'eth0', 'up'] });
+    }
+
+    const links = (local: string, remote: string, port: string): NetworkLinks => ({
+      network: 'blue',
+      bridge: 'crbr1',
+      mtu: 1450,
+      addresses: ['10.77.0.1/24'],
+      vxlan: { name: 'crvx1', vni: 77, local, remotes: [remote] },
+      ports: [{ kind: 'existing', name: port }],
+    });
+    const nic = (g: (typeof guests)[number], rules: FirewallRuleSpec[]): NicRules => ({ tap: g.port, bridge: 'crbr1', mac: g.mac, ipv4: [g.ip], ipv6: [], rules });
+    const ruleset = (g: (typeof guests)[number], rules: FirewallRuleSpec[]) => renderRuleset({ networks: [{ bridge: 'crbr1', vxlan: 'crvx1' }], nics: [nic(g, rules)] });
+    const icmp: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmp' };
+    const dhcp = (dir: string, g: (typeof guests)[number]): DnsmasqOptions => ({
+      network: 'blue', bridge: 'crbr1', runDir: dir, mtu: 1450,
+      ipv4: { subnet: '10.77.0.0/24', router: '10.77.0.1' }, hosts: [{ mac: g.mac, ipv4: g.ip }], staticOnly: true,
+    });
+
+    // Links: applied once they change the host, applied again they change nothing.
+    assert.ok((await applyLinks(a, [links('192.0.2.1', '192.0.2.2', 'g1')])) > 0);
+    assert.equal(await applyLinks(a, [links('192.0.2.1', '192.0.2.2', 'g1')]), 0);
+    await applyLinks(b, [links('192.0.2.2', '192.0.2.1', 'g2')]);
+    const fdb = await b.run({ argv: ['bridge', 'fdb', 'show', 'dev', 'crvx1'] });
+    assert.match(fdb.stdout, /00:00:00:00:00:00 dst 192\.0\.2\.1 self permanent/);
+
+    // Firewalls, then DHCP from each host's own dnsmasq.
+    await applyRuleset(a, ruleset(guests[0]!, [icmp]));
+    const tcp8080: FirewallRuleSpec = { direction: 'ingress', action: 'reject', protocol: 'tcp', ports: ['8080'] };
+    await applyRuleset(b, ruleset(guests[1]!, [icmp, tcp8080]));
+    assert.equal(await applyDnsmasq(dhcp(dnsmasqDirs[0]!, guests[0]!), { runner: a }), 'started');
+    assert.equal(await applyDnsmasq(dhcp(dnsmasqDirs[1]!, guests[1]!), { runner: b }), 'started');
+    assert.equal(await applyDnsmasq(dhcp(dnsmasqDirs[0]!, guests[0]!), { runner: a }), 'unchanged');
+    const script = join(runDir, 'udhcpc.sh');
+    writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$subnet" dev "$interface"\nexit 0\n');
+    chmodSync(script, 0o755);
+    for (const g of [g1, g2]) await g.run({ argv: ['busybox', 'udhcpc', '-i', 'eth0', '-q', '-n', '-t', '5', '-T', '1', '-s', script], timeoutMs: 30_000 });
+    const addr = await g1.run({ argv: ['ip', '-j', 'addr', 'show', 'eth0'] });
+    assert.match(addr.stdout, /"local":"10\.77\.0\.11","prefixlen":24/);
+
+    // Guests on different hosts reach each other over VXLAN.
+    assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '3', '10.77.0.12']), 'g1 pings g2 over VXLAN');
+
+    // A firewall rule blocks a TCP port, a re-rendered one allows it; links are not touched.
+    await listen(`${tag}g2`, 8080, children);
+    const connect = ['socat', '-t', '2', '-', 'TCP:10.77.0.12:8080,connect-timeout=3'];
+    assert.equal(await succeeds(g1, connect), false, 'port 8080 is rejected');
+    await applyRuleset(b, ruleset(guests[1]!, [icmp, { ...tcp8080, action: 'accept' }]));
+    const reply = await g1.run({ argv: connect, timeoutMs: 20_000 });
+    assert.equal(reply.stdout.trim(), 'hello');
+    assert.equal(await applyLinks(b, [links('192.0.2.2', '192.0.2.1', 'g2')]), 0);
+
+    // A guest that sends from an address or MAC it was not given is dropped on its host.
+    await g1.run({ argv: ['ip', 'addr', 'add', '10.77.0.99/24', 'dev', 'eth0'] });
+    assert.equal(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '2', '-I', '10.77.0.99', '10.77.0.12']), false, 'spoofed IP is dropped');
+    await g1.run({ argv: ['ip', 'link', 'set', 'eth0', 'address', '52:54:00:77:00:99'] });
+    assert.equal(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '2', '10.77.0.12']), false, 'spoofed MAC is dropped');
+    await g1.run({ argv: ['ip', 'link', 'set', 'eth0', 'address', guests[0]!.mac] });
+    assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '3', '10.77.0.12']), 'the real MAC passes again');
+
+    // 5 % loss on the WAN (another table, which re-applying ours leaves alone) does not break the overlay.
+    await b.run({
+      argv: ['nft', '-f', '-'],
+      input: 'table ip loss {\n\tchain output {\n\t\ttype filter hook output priority 0; policy accept;\n\t\toifname "wan" numgen random mod 100 < 5 drop\n\t}\n}\n',
+    });
+    await applyRuleset(b, ruleset(guests[1]!, [icmp]));
+    assert.match((await b.run({ argv: ['nft', 'list', 'tables'] })).stdout, /table ip loss/);
+    assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '20', '-i', '0.2', '-W', '3', '10.77.0.12']), 'pings get through a lossy WAN');
+
+    // Bandwidth limits go on and come off the guest's port.
+    assert.ok((await applyTc(a, [{ tap: 'g1', ingressMbit: 10, egressMbit: 5 }])) > 0);
+    assert.equal(await applyTc(a, [{ tap: 'g1', ingressMbit: 10, egressMbit: 5 }]), 0);
+    assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '1', '-W', '3', '10.77.0.12']), 'shaped traffic still flows');
+    await applyTc(a, [{ tap: 'g1' }]);
+    assert.doesNotMatch((await a.run({ argv: ['tc', 'qdisc', 'show', 'dev', 'g1'] })).stdout, /tbf|ingress/);
+
+    // The last NIC leaving takes the network off the host; the foreign veth is only detached.
+    await applyLinks(a, []);
+    const left = await a.run({ argv: ['ip', '-j', 'link', 'show'] });
+    const names = (JSON.parse(left.stdout) as { ifname: string; master?: string }[]).map((l) => `${l.ifname}${l.master ? `@${l.master}` : ''}`);
+    assert.deepEqual(names.sort(), ['g1', 'lo', 'wan']);
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    for (const dir of dnsmasqDirs) await stopDnsmasq({ network: 'blue', runDir: dir }).catch(() => {});
+    await ns.removeAll();
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
