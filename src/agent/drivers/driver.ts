@@ -1,0 +1,68 @@
+import type { Duplex } from 'node:stream';
+import type { VmConfig } from './vm-config.ts';
+
+export type { VmConfig } from './vm-config.ts';
+
+/**
+ * What a driver reports about one VM:
+ *
+ *   start ──► running ──stop/guest poweroff──► stopped ──start──► running
+ *                │
+ *                └──QEMU died on its own (signal, crash)──► crashed ──start──► running
+ */
+export type VmState = 'running' | 'stopped' | 'crashed';
+
+/** Why a VM is no longer running: the guest powered off, the driver forced it, or it died on its own. */
+export interface VmExit {
+  kind: 'poweroff' | 'forced' | 'crash';
+  message: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+}
+
+/** The driver's view of one VM. */
+export interface VmInfo {
+  id: string;
+  name: string;
+  state: VmState;
+  /** The hypervisor process while running. */
+  pid?: number;
+  /** When the current process started (ms since the epoch), while running. */
+  startedAt?: number;
+  /** Set once the VM has stopped or crashed. */
+  exit?: VmExit;
+}
+
+export interface StopOptions {
+  /** How long the guest may take to power off after the ACPI request before a hard stop (default 30 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs VMs on one host. Every method is keyed by `VmConfig.id`; methods other
+ * than `start`, `list` and `destroy` fail with `not_found` for unknown ids.
+ * VMs outlive the driver: a new instance re-adopts them (`recover`, `list`).
+ */
+export interface Driver {
+  /** Creates the VM's disks when missing (kept across stop/start) and boots it. */
+  start(config: VmConfig): Promise<VmInfo>;
+  inspect(id: string): Promise<VmInfo>;
+  /** ACPI powerdown, then a hard stop after `timeoutMs`; a VM that is not running is left as it is. */
+  stop(id: string, opts?: StopOptions): Promise<VmInfo>;
+  /** A graceful stop then a fresh start with the stored config (a new process). */
+  reboot(id: string, opts?: StopOptions): Promise<VmInfo>;
+  /** A hardware reset of the running guest; the process stays. */
+  reset(id: string): Promise<VmInfo>;
+  /** Hard stop, then removes every file of the VM; unknown ids are fine. */
+  destroy(id: string): Promise<void>;
+  /** Re-adopts a VM left by an earlier driver instance, without restarting it. */
+  recover(id: string): Promise<VmInfo>;
+  /** Every VM this host knows of, re-adopting running ones. */
+  list(): Promise<VmInfo[]>;
+  /** The recent serial console output (bounded). */
+  consoleLog(id: string): Promise<string>;
+  /** An interactive serial console: bytes written go to the guest, guest output comes out. One at a time. */
+  attachConsole(id: string): Promise<Duplex>;
+  /** Releases connections and timers; VMs keep running. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { VmConfig } from '../vm-config.ts';
+import { qemuArgv } from './qemu-argv.ts';
+import { vmPaths } from './vm-paths.ts';
+
+const paths = vmPaths('/var/lib/crowd/vms', 'vm_01J');
+
+const minimal: VmConfig = {
+  id: 'vm_01J', name: 'web-1', cpus: 2, memoryMiB: 1024, image: { path: '/var/lib/crowd/images/debian.qcow2', format: 'qcow2' }, diskGiB: 10, accel: 'tcg',
+};
+
+/** One option and its value per line, so a diff shows exactly what changed. */
+function lines(argv: string[]): string {
+  const out: string[] = [];
+  for (const a of argv) {
+    if (a.startsWith('-') && !/^-\d/.test(a)) out.push(a);
+    else out[out.length - 1] += ` ${a}`;
+  }
+  return out.join('\n') + '\n';
+}
+
+test('a minimal TCG VM gets a sandboxed, default-free QEMU on its own files', () => {
+  assert.equal(lines(qemuArgv(minimal, paths)), `-name guest=web-1,debug-threads=on
+-machine q35,accel=tcg
+-cpu max
+-smp 2
+-m 1024M
+-nodefaults
+-no-user-config
+-no-shutdown
+-display none
+-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny
+-pidfile /var/lib/crowd/vms/vm_01J/qemu.pid
+-qmp unix:/var/lib/crowd/vms/vm_01J/qmp.sock,server=on,wait=off
+-chardev socket,id=console,path=/var/lib/crowd/vms/vm_01J/console.sock,server=on,wait=off,logfile=/var/lib/crowd/vms/vm_01J/console.log,logappend=on
+-serial chardev:console
+-drive if=none,id=disk0,file=/var/lib/crowd/vms/vm_01J/boot.qcow2,format=qcow2,discard=unmap
+-device virtio-blk-pci,drive=disk0,bootindex=0
+-device virtio-rng-pci
+`);
+});
+
+test('a KVM VM with disks, NICs, SMBIOS and a kernel drops to its user and lists every device', () => {
+  const full: VmConfig = {
+    ...minimal,
+    accel: 'kvm',
+    disks: [{ name: 'data', sizeGiB: 20 }, { name: 'logs', sizeGiB: 5 }],
+    nics: [{ tap: 'crowd-t1', mac: '52:54:00:AB:CD:01' }, { tap: 'crowd-t2', mac: '52:54:00:ab:cd:02' }],
+    smbios: { manufacturer: 'crowdcloud', product: 'crowd,vm', serial: 'ds=nocloud', uuid: '0b5e1c2a-1111-4222-8333-944455556666' },
+    kernel: { path: '/boot/vmlinuz', initrd: '/boot/initrd.img', append: 'console=ttyS0 root=LABEL=root' },
+  };
+  assert.equal(lines(qemuArgv(full, paths, { runAs: 'crowd-qemu', machine: 'pc' })), `-name guest=web-1,debug-threads=on
+-machine pc,accel=kvm
+-cpu host
+-smp 2
+-m 1024M
+-nodefaults
+-no-user-config
+-no-shutdown
+-display none
+-sandbox on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny
+-runas crowd-qemu
+-pidfile /var/lib/crowd/vms/vm_01J/qemu.pid
+-qmp unix:/var/lib/crowd/vms/vm_01J/qmp.sock,server=on,wait=off
+-chardev socket,id=console,path=/var/lib/crowd/vms/vm_01J/console.sock,server=on,wait=off,logfile=/var/lib/crowd/vms/vm_01J/console.log,logappend=on
+-serial chardev:console
+-smbios type=1,manufacturer=crowdcloud,product=crowd,,vm,serial=ds=nocloud,uuid=0b5e1c2a-1111-4222-8333-944455556666
+-kernel /boot/vmlinuz
+-initrd /boot/initrd.img
+-append console=ttyS0 root=LABEL=root
+-drive if=none,id=disk0,file=/var/lib/crowd/vms/vm_01J/boot.qcow2,format=qcow2,discard=unmap
+-device virtio-blk-pci,drive=disk0,bootindex=0
+-drive if=none,id=disk1,file=/var/lib/crowd/vms/vm_01J/disk-data.qcow2,format=qcow2,discard=unmap
+-device virtio-blk-pci,drive=disk1
+-drive if=none,id=disk2,file=/var/lib/crowd/vms/vm_01J/disk-logs.qcow2,format=qcow2,discard=unmap
+-device virtio-blk-pci,drive=disk2
+-netdev tap,id=net0,ifname=crowd-t1,script=no,downscript=no
+-device virtio-net-pci,netdev=net0,mac=52:54:00:ab:cd:01
+-netdev tap,id=net1,ifname=crowd-t2,script=no,downscript=no
+-device virtio-net-pci,netdev=net1,mac=52:54:00:ab:cd:02
+-device virtio-rng-pci
+`);
+});

@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { missingRoot, missingTools } from '../../../base/require-tool.ts';
+import { ensureBusyboxDisk, guestMarkers } from '../../../../test/guests/busybox-disk.ts';
+import { driverConformance } from '../conformance.ts';
+import type { VmConfig } from '../vm-config.ts';
+import { QemuDriver } from './qemu-driver.ts';
+import { isVmProcess, readPid } from './qemu-process.ts';
+
+const skip = missingTools('qemu-system-x86_64', 'qemu-img', 'mkfs.vfat', 'mcopy', 'syslinux', 'cpio') ?? missingRoot();
+
+/** Everything one test creates lives in one temp dir; cleanup kills its QEMUs by pid and removes it. */
+async function sandbox() {
+  const root = await mkdtemp('/tmp/crowd-q-');
+  const runDir = join(root, 'run');
+  const base = await ensureBusyboxDisk();
+  const config = (id: string, name = 'guest'): VmConfig => ({
+    id, name, cpus: 1, memoryMiB: 256, image: { path: base, format: 'qcow2' }, diskGiB: 1, accel: 'tcg',
+    disks: [{ name: 'data', sizeGiB: 1 }], smbios: { serial: 'ds=nocloud' },
+  });
+  const cleanup = async () => {
+    for (const id of await readdir(runDir).catch(() => [] as string[])) {
+      const pidFile = join(runDir, id, 'qemu.pid');
+      const pid = await readPid(pidFile);
+      if (pid && (await isVmProcess(pid, pidFile))) process.kill(pid, 'SIGKILL');
+    }
+    await rm(root, { recursive: true, force: true });
+  };
+  return { root, runDir, config, cleanup };
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await delay(50);
+  }
+}
+
+driverConformance(
+  'qemu',
+  async () => {
+    const s = await sandbox();
+    const bad = join(s.root, 'bad.qcow2');
+    await writeFile(bad, 'this is not a disk image\n');
+    return {
+      newDriver: () => new QemuDriver({ runDir: s.runDir }),
+      config: (id) => s.config(id),
+      deafConfig: (id) => s.config(id, 'deaf'),
+      badConfig: (id) => ({ ...s.config(id), image: { path: bad, format: 'qcow2' } }),
+      badMessage: /not in qcow2 format/,
+      marker: guestMarkers.ready,
+      crash: async (_id, pid) => void process.kill(pid, 'SIGKILL'),
+      leftovers: async (id) => readdir(join(s.runDir, id)).catch(() => []),
+      cleanup: s.cleanup,
+      bootTimeoutMs: 60_000,
+    };
+  },
+  { skip },
+);
+
+test('a QEMU that cannot start fails with QEMU\'s own error and leaves nothing', { skip, timeout: 60_000 }, async (t) => {
+  const s = await sandbox();
+  const d = new QemuDriver({ runDir: s.runDir });
+  t.after(async () => {
+    await d.close();
+    await s.cleanup();
+  });
+  const cfg = { ...s.config('nokernel'), kernel: { path: join(s.root, 'missing-vmlinuz') } };
+  await assert.rejects(d.start(cfg), (e: Error) => /Cannot start vm "guest": .*could not open kernel file/.test(e.message));
+  assert.equal(existsSync(join(s.runDir, 'nokernel')), false);
+});
+
+test('a guest that powers off while no driver watches is found stopped, and QEMU ran unprivileged', { skip, timeout: 120_000 }, async (t) => {
+  const s = await sandbox();
+  let d = new QemuDriver({ runDir: s.runDir });
+  t.after(async () => {
+    await d.close();
+    await s.cleanup();
+  });
+  const { pid } = await d.start(s.config('self-off'));
+  await waitFor('the guest to boot', async () => (await d.consoleLog('self-off')).includes(guestMarkers.ready));
+  const uid = (await readFile(`/proc/${pid}/status`, 'utf8')).match(/^Uid:\s+(\d+)/m)?.[1];
+  assert.notEqual(uid, '0');
+  await d.close();
+  // Type into the console directly, as if the agent were down.
+  const sock = net.createConnection(join(s.runDir, 'self-off', 'console.sock'));
+  await new Promise((resolve) => sock.once('connect', resolve));
+  sock.end('poweroff -f\n');
+  await waitFor('the guest to power off', async () => (await d.consoleLog('self-off')).includes('Power down'));
+  d = new QemuDriver({ runDir: s.runDir });
+  const info = await d.recover('self-off');
+  assert.equal(info.state, 'stopped');
+  assert.equal(info.exit?.kind, 'poweroff');
+  assert.equal(await isVmProcess(pid, join(s.runDir, 'self-off', 'qemu.pid')), false);
+});
