@@ -1,6 +1,8 @@
+import { setMaxListeners } from 'node:events';
 import swagger from '@fastify/swagger';
 import type { TSchema } from '@sinclair/typebox';
 import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import { ApiError } from '../api/errors.ts';
 import { kinds } from '../api/kinds.ts';
 import type { AuthChain } from '../auth/chain.ts';
 import type { Authorizer } from '../auth/authorizer.ts';
@@ -9,7 +11,7 @@ import type { Logger } from '../base/logger.ts';
 import type { Store } from '../store/store.ts';
 import { installAudit } from './audit-hook.ts';
 import { installAuth } from './auth-hooks.ts';
-import { installErrorBoundary } from './errors.ts';
+import { installErrorBoundary, onClientError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
 import { registerAuditRoute } from './routes/audit.ts';
 import { registerHistoryRoutes } from './routes/history.ts';
@@ -48,7 +50,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     routerOptions: { maxParamLength: 256 },
-    return503OnClosing: true,
+    // While closing, requests get `unavailable` from the hook below, in the one error shape.
+    return503OnClosing: false,
+    clientErrorHandler: onClientError,
     ...(deps.https ? { https: deps.https } : {}),
     // Validation runs through TypeBox (validator.ts); this keeps ajv strict too should anything fall back to it.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false } },
@@ -80,11 +84,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const metrics = new ServerMetrics(deps.store);
   const shutdown = new AbortController();
+  setMaxListeners(0, shutdown.signal); // every open watch listens for shutdown
   app.addHook('preClose', async () => shutdown.abort());
   app.addHook('onResponse', async (request, reply) => {
     metrics.observe(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
   installErrorBoundary(app, { logger: deps.logger, bodyLimit });
+  app.addHook('onRequest', async () => {
+    if (shutdown.signal.aborted) {
+      throw new ApiError('unavailable', 'Cannot handle request: the server is shutting down', { headers: { connection: 'close', 'retry-after': '1' } });
+    }
+  });
   installAuth(app, { auth: deps.auth, authorizer: deps.authorizer });
   installAudit(app, { store: deps.store, clock, logger: deps.logger });
 

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import type { InjectOptions } from 'fastify';
 import type { ErrorBody, ErrorCode } from '../api/errors.ts';
 import type { AnyObject } from '../api/object.ts';
@@ -131,6 +132,21 @@ test('an unexpected failure is a generic internal error without a stack or detai
     const r = await t.app.inject({ url: '/v1/vms', headers: t.auth });
     assert.equal(r.statusCode, 500);
     assert.deepEqual(r.json(), { error: { code: 'internal', message: 'Internal server error: see the server log' } });
+  } finally {
+    await t.close();
+  }
+});
+
+test('a request Node cannot parse still gets the JSON error shape', async () => {
+  const t = await buildTestApp();
+  try {
+    const url = new URL(await t.app.listen({ host: '127.0.0.1', port: 0 }));
+    const socket = connect(Number(url.port), '127.0.0.1');
+    socket.end('GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\x01: y\r\n\r\n');
+    let text = '';
+    for await (const chunk of socket) text += String(chunk);
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    assert.deepEqual(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)), { error: { code: 'invalid', message: 'Cannot read request: it is not valid HTTP' } });
   } finally {
     await t.close();
   }

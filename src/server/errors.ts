@@ -61,3 +61,22 @@ export function installErrorBoundary(app: FastifyInstance, opts: { logger: Logge
     void reply.code(api.status).send(api.toBody());
   });
 }
+
+/** The raw HTTP answer to a request Node cannot even parse (bad header bytes, headers too large), still in the one error shape. */
+export function clientErrorResponse(err: { code?: string }): string {
+  const api =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new ApiError('too_large', 'Cannot read request: its headers are too large')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new ApiError('invalid', 'Cannot read request: it did not arrive in time')
+        : new ApiError('invalid', 'Cannot read request: it is not valid HTTP');
+  const body = JSON.stringify(api.toBody());
+  return `HTTP/1.1 ${api.status} ${api.code === 'too_large' ? 'Payload Too Large' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/** Answers unparseable requests with `clientErrorResponse` and drops the connection. */
+export function onClientError(err: Error & { code?: string }, socket: { destroyed: boolean; writable: boolean; write(s: string): unknown; destroy(e?: Error): unknown }): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (socket.writable) socket.write(clientErrorResponse(err));
+  socket.destroy(err);
+}

@@ -74,12 +74,17 @@ async function write(res: ServerResponse, text: string, signal: AbortSignal): Pr
  */
 export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void {
   const { store, authorizer, clock, logger } = deps;
-  const encoded = new WeakMap<object, string>();
-  const encode = (ev: WatchEvent): string => {
-    let s = encoded.get(ev);
+  // One event object reaches every watcher; each framing serializes it once.
+  const framed = new Map<Framing, WeakMap<object, string>>([
+    [sse, new WeakMap()],
+    [ndjson, new WeakMap()],
+  ]);
+  const frameOf = (framing: Framing, ev: WatchEvent): string => {
+    const cache = framed.get(framing)!;
+    let s = cache.get(ev);
     if (s === undefined) {
-      s = JSON.stringify(ev);
-      encoded.set(ev, s);
+      s = framing.frame(JSON.stringify(ev), ev.revision);
+      cache.set(ev, s);
     }
     return s;
   };
@@ -143,7 +148,7 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
         await bookmark();
         for await (const ev of store.watch(query, abort.signal)) {
           last = Math.max(last, ev.revision);
-          await write(res, framing.frame(encode(ev), ev.revision), abort.signal);
+          await write(res, frameOf(framing, ev), abort.signal);
         }
       } catch (e) {
         if (!abort.signal.aborted) {
