@@ -45,9 +45,10 @@ async function succeeds(r: Runner, argv: string[]): Promise<boolean> {
   );
 }
 
-/** Starts a socat TCP server in a namespace and resolves once it listens. */
-function listen(ns: string, port: number, children: ChildProcess[]): Promise<void> {
-  const child = spawn('ip', ['netns', 'exec', ns, 'socat', '-d', '-d', `TCP-LISTEN:${port},reuseaddr,fork`, 'SYSTEM:echo hello'], {
+/** Starts a socat TCP server in a namespace answering `answer`, and resolves once it listens. */
+function listen(ns: string, port: number, children: ChildProcess[], answer = 'hello', bind?: string): Promise<void> {
+  const address = bind ? `,bind=${bind}` : '';
+  const child = spawn('ip', ['netns', 'exec', ns, 'socat', '-d', '-d', `TCP-LISTEN:${port},reuseaddr,fork${address}`, `SYSTEM:echo ${answer}`], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   children.push(child);
@@ -105,11 +106,12 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
       await guest.run({ argv: ['ip', 'link', 'set', 'eth0', 'up'] });
     }
 
+    // Only host a serves metadata here, so host b's guest could only reach a's service over the overlay.
     const links = (local: string, remote: string, port: string): NetworkLinks => ({
       network: 'blue',
       bridge: 'crbr1',
       mtu: 1450,
-      addresses: ['10.77.0.1/24'],
+      addresses: ['10.77.0.1/24', ...(port === 'g1' ? ['169.254.169.254/32'] : [])],
       vxlan: { name: 'crvx1', vni: 77, local, remotes: [remote] },
       ports: [{ kind: 'existing', name: port }],
     });
@@ -153,6 +155,15 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     const reply = await g1.run({ argv: connect, timeoutMs: 20_000 });
     assert.equal(reply.stdout.trim(), 'hello');
     assert.equal(await applyLinks(b, [links('192.0.2.2', '192.0.2.1', 'g2')]), 0);
+
+    // The metadata address reaches only the guest's own host, and replies arrive with TTL 1.
+    await listen(`${tag}a`, 80, children, 'meta-a', '169.254.169.254');
+    await g1.run({ argv: ['nft', '-f', '-'], input: 'table ip probe {\n\tchain input {\n\t\ttype filter hook input priority 0;\n\t\tip saddr 169.254.169.254 ip ttl 1 counter\n\t}\n}\n' });
+    const imds = ['socat', '-t', '2', '-', 'TCP:169.254.169.254:80,connect-timeout=3'];
+    for (const g of [g1, g2]) await g.run({ argv: ['ip', 'route', 'add', '169.254.169.254/32', 'dev', 'eth0'] });
+    assert.equal((await g1.run({ argv: imds, timeoutMs: 20_000 })).stdout.trim(), 'meta-a');
+    assert.match((await g1.run({ argv: ['nft', 'list', 'table', 'ip', 'probe'] })).stdout, /counter packets [1-9]/);
+    assert.equal(await succeeds(g2, imds), false, 'a guest on another host cannot reach this host\'s metadata service');
 
     // A guest that sends from an address or MAC it was not given is dropped on its host.
     await g1.run({ argv: ['ip', 'addr', 'add', '10.77.0.99/24', 'dev', 'eth0'] });
