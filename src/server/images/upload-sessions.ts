@@ -118,7 +118,7 @@ export class UploadSessions {
         await writer.settled();
         await fh.truncate(writer.size);
         await fh.sync();
-        this.hashes.set(id, { hash: writer.hash, size: writer.size });
+        if (writer.hashMatchesFile) this.hashes.set(id, { hash: writer.hash, size: writer.size });
       }
       throw e;
     } finally {
