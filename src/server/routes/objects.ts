@@ -146,7 +146,8 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
       config,
       schema: {
         tags,
-        summary: `Merge-patch a ${def.kind}'s labels, metadata and spec (application/merge-patch+json)`,
+        summary: `Merge-patch a ${def.kind}'s labels, metadata and spec`,
+        consumes: ['application/merge-patch+json', 'application/json'],
         params: IdParams,
         querystring: ProjectQuery,
         body: PatchBody,

@@ -66,5 +66,5 @@ export const PatchBody = Type.Object(
 
 /** The error responses every authenticated route may give, for the OpenAPI document. */
 export function withErrors(ok: Record<number, TSchema>): Record<string, TSchema> {
-  return { ...ok, default: Type.Ref(ErrorSchema) };
+  return { ...ok, default: Type.Ref(ErrorSchema, { description: 'an error: {"error": {code, message, details}}' }) };
 }

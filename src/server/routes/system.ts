@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
 import type { Store } from '../../store/store.ts';
@@ -25,7 +25,12 @@ export function registerSystemRoutes(app: FastifyInstance, deps: { store: Store;
 
   app.get(
     '/metrics',
-    { config: { resource: 'metrics' }, schema: { tags: ['system'], summary: 'Prometheus metrics (text exposition format)', produces: ['text/plain'], response: withErrors({ 200: Type.String() }) } },
+    { config: { resource: 'metrics' }, schema: {
+        tags: ['system'],
+        summary: 'Prometheus metrics (text exposition format)',
+        response: withErrors({ 200: { description: 'Prometheus text', content: { 'text/plain': { schema: Type.String() } } } as unknown as TSchema }),
+      },
+    },
     async (_request, reply) => {
       const text = await deps.metrics.registry.metrics();
       return reply.header('content-type', deps.metrics.registry.contentType).send(text);

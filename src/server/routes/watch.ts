@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError, invalid } from '../../api/errors.ts';
 import { parseFieldFilter } from '../../api/field-filter.ts';
@@ -96,7 +96,12 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
         tags: ['watch'],
         summary: 'Stream changes after a revision (text/event-stream or application/x-ndjson)',
         querystring: WatchParams,
-        response: withErrors({ 200: WatchEvent }),
+        response: withErrors({
+          200: {
+            description: 'one event per SSE message (id: the revision) or per NDJSON line',
+            content: { 'text/event-stream': { schema: WatchEvent }, 'application/x-ndjson': { schema: WatchEvent } },
+          } as unknown as TSchema,
+        }),
       },
     },
     async (request, reply) => {
