@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { defaultProject, kindDef } from '../api/kinds.ts';
+import { defaultProject, isKind, kindDef } from '../api/kinds.ts';
 import type { AuthChain } from '../auth/chain.ts';
 import type { Authorizer, Verb } from '../auth/authorizer.ts';
 import './request-context.ts';
@@ -10,13 +10,7 @@ function headerText(v: string | string[] | undefined): string {
 
 /** The project a request acts in, as the authorizer sees it; undefined for cluster-scoped kinds and "*". */
 export function requestProject(request: FastifyRequest, resource: string): string | undefined {
-  let scoped = false;
-  try {
-    scoped = kindDef(resource).scope === 'project';
-  } catch {
-    return undefined;
-  }
-  if (!scoped) return undefined;
+  if (!isKind(resource) || kindDef(resource).scope !== 'project') return undefined;
   const body = request.body as { project?: unknown } | undefined;
   const query = request.query as { project?: unknown } | undefined;
   const project = (typeof body?.project === 'string' ? body.project : undefined) ?? (typeof query?.project === 'string' ? query.project : undefined);

@@ -109,8 +109,8 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
       const watched = parseKinds(q.kinds);
       const project = q.project === '*' ? undefined : q.project;
       const identity = request.identity!;
-      for (const def of watched.length ? watched.map((k) => ({ kind: k })) : kinds) {
-        authorizer.authorize(identity, { verb: 'read', resource: def.kind, project });
+      for (const resource of watched.length ? watched : kinds.map((k) => k.kind)) {
+        authorizer.authorize(identity, { verb: 'read', resource, project });
       }
       const query: WatchQuery = {
         kinds: watched,
