@@ -19,3 +19,8 @@ export function serverPaths(env: Env): ServerPaths {
     cliConfig: env.CROWD_CONFIG || join(home, '.config', 'crowd', 'config.yaml'),
   };
 }
+
+/** This process's environment, for the binary's entry points. */
+export function processEnv(): Env {
+  return process.env;
+}

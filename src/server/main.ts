@@ -13,7 +13,7 @@ import { openStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
 import { ensureAdminToken, ensureDefaultProject, writeCliConfig } from './bootstrap.ts';
-import { serverPaths, type Env } from './config.ts';
+import { processEnv, serverPaths, type Env } from './config.ts';
 import { isLoopback, parseListenAddress, serverUrl, type ListenAddress } from './listen-address.ts';
 import { certFingerprint, ensureSelfSignedCert, readTlsFiles, type TlsFiles } from './tls.ts';
 
@@ -32,7 +32,7 @@ export interface MainIo {
 }
 
 function processIo(): MainIo {
-  return { env: process.env, stdout: process.stdout, stderr: process.stderr };
+  return { env: processEnv(), stdout: process.stdout, stderr: process.stderr };
 }
 
 /** How often the server compacts history by the store's default policy. */
