@@ -190,6 +190,7 @@ test('every mutating request is audited with who, from where, what and the resul
       { who: 'admin', authenticator: 'static-token', source: '127.0.0.1', method: 'POST', path: '/v1/vms', kind: 'vm', target: 'web-1', status: 409, result: 'already_exists' },
       { who: 'admin', authenticator: 'static-token', source: '127.0.0.1', method: 'POST', path: '/v1/vms', kind: 'vm', target: 'web-1', status: 201, result: 'ok' },
     ]);
+    assert.doesNotMatch(res.body, /Bearer|wrong/, 'no credential reaches the audit log');
     const older = (await app.inject({ url: `/v1/audit?limit=1&before=${res.json<{ items: AuditEntry[] }>().items[0]!.id}`, headers: auth })).json<{ items: AuditEntry[] }>();
     assert.equal(older.items[0]!.status, 409);
   });
