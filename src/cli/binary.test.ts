@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { buildTestApp, testToken, type TestApp } from '../server/test-app.ts';
 
 const entry = fileURLToPath(new URL('../crowd.ts', import.meta.url));
+const repo = fileURLToPath(new URL('../..', import.meta.url));
 let t: TestApp;
 let url: string;
 
@@ -23,7 +24,7 @@ function crowd(args: string[], env: Record<string, string>): Promise<{ code: num
     execFile(
       process.execPath,
       ['--import', 'tsx', entry, ...args],
-      { env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', ...env }, timeout: 60_000 },
+      { cwd: repo, env: { PATH: process.env.PATH ?? '', HOME: '/nonexistent', ...env }, timeout: 60_000 },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });

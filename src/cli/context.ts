@@ -8,6 +8,8 @@ import { UsageError } from './usage-error.ts';
 
 /** What every command needs: the I/O of this run and a client built from the global flags. */
 export class CliContext {
+  private readonly closers: (() => Promise<void>)[] = [];
+
   constructor(
     readonly io: CliIo,
     private readonly program: Command,
@@ -34,8 +36,23 @@ export class CliContext {
 
   /** A client for the resolved server; verifies the pinned certificate when the config pinned one. */
   client(): Client {
-    const s = this.settings();
-    return clientFor(s, this.io.fetch);
+    return this.clientFor(this.settings());
+  }
+
+  /** A client for given settings: a pinned fetch for a pinned https server, else the injected or global fetch. */
+  clientFor(s: Settings): Client {
+    let fetchImpl = this.io.fetch;
+    if (s.fingerprint && s.server.startsWith('https:')) {
+      const pinned = pinnedFetch(s.fingerprint);
+      this.closers.push(pinned.close);
+      fetchImpl = pinned.fetch;
+    }
+    return new Client({ baseUrl: s.server, authorization: s.token ? `Bearer ${s.token}` : undefined, fetch: fetchImpl });
+  }
+
+  /** Ends the connection pools this run opened, so the process exits at once. */
+  async close(): Promise<void> {
+    await Promise.all(this.closers.splice(0).map((c) => c().catch(() => {})));
   }
 
   /** The text of a file, or of stdin for `-`. */
@@ -51,14 +68,4 @@ export class CliContext {
     for await (const c of this.io.stdin) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
     return Buffer.concat(chunks).toString('utf8');
   }
-}
-
-/** The client for a server: a pinned fetch for a pinned https server, else the given or global fetch. */
-export function clientFor(s: Settings, injected?: typeof fetch): Client {
-  const pinned = s.fingerprint && s.server.startsWith('https:') ? pinnedFetch(s.fingerprint) : undefined;
-  return new Client({
-    baseUrl: s.server,
-    authorization: s.token ? `Bearer ${s.token}` : undefined,
-    fetch: pinned ?? injected,
-  });
 }

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { ApiError } from '../api/errors.ts';
 import type { CliContext } from './context.ts';
-import { clientFor } from './context.ts';
 import { resolveSettings, writeConfigFile, type ConfigFile, type GlobalFlags } from './config.ts';
 import { normalizeFingerprint } from './fingerprint.ts';
 import type { Flags } from './noun.ts';
@@ -42,7 +41,8 @@ async function choosePin(ctx: CliContext, server: string, flags: Flags): Promise
   if (flags.yes) return cert.fingerprint;
   if (!ctx.io.stdin.isTTY)
     throw new UsageError('Cannot confirm the certificate without a terminal: compare the fingerprint above with the one the server printed, then pass --fingerprint or --yes');
-  ctx.warn('Compare it with the fingerprint the server printed when it started. Trust it? [y/N] ');
+  ctx.warn('Compare it with the fingerprint the server printed when it started.');
+  ctx.io.stderr.write('Trust it? [y/N] ');
   const answer = (await readLine(ctx.io.stdin)).trim().toLowerCase();
   if (answer !== 'y' && answer !== 'yes') throw new UsageError('Certificate not trusted: nothing written');
   return cert.fingerprint;
@@ -61,7 +61,7 @@ export function addLoginCommand(program: Command, ctx: CliContext): void {
       if (!globals.token) throw new UsageError('Missing --token TOKEN');
       const settings = resolveSettings(globals, {}, {});
       const fingerprint = await choosePin(ctx, settings.server, flags);
-      const client = clientFor({ ...settings, ...(fingerprint ? { fingerprint } : {}) }, ctx.io.fetch);
+      const client = ctx.clientFor({ ...settings, ...(fingerprint ? { fingerprint } : {}) });
       await client.projects.list({ limit: 1 });
       const config: ConfigFile = { server: settings.server, token: globals.token };
       if (fingerprint) config.fingerprint = fingerprint;

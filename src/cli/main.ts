@@ -59,5 +59,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 0;
   } catch (e) {
     return reportError(ctx, e);
+  } finally {
+    await ctx.close();
   }
 }

@@ -13,12 +13,18 @@ export class PinMismatchError extends Error {
   }
 }
 
+/** A fetch bound to its own connection pool; `close` ends the pool's idle connections so the process can exit. */
+export interface ClosableFetch {
+  fetch: typeof fetch;
+  close(): Promise<void>;
+}
+
 /**
  * A fetch that trusts exactly one certificate, whoever signed it: the one
  * `crowd login` pinned. Chain and host name checks are replaced by the pin;
  * TLS sessions are not resumed so every connection shows its certificate.
  */
-export function pinnedFetch(fingerprint: string): typeof fetch {
+export function pinnedFetch(fingerprint: string): ClosableFetch {
   const connect = buildConnector({ rejectUnauthorized: false, maxCachedSessions: 0 });
   const agent = new Agent({
     connect: (opts, callback) =>
@@ -34,6 +40,7 @@ export function pinnedFetch(fingerprint: string): typeof fetch {
         callback(null, socket);
       }),
   });
-  return ((input: string | URL, init?: RequestInit) =>
-    undiciFetch(input, { ...(init as object), dispatcher: agent } as Parameters<typeof undiciFetch>[1])) as unknown as typeof fetch;
+  const fetchPinned = (input: string | URL, init?: RequestInit) =>
+    undiciFetch(input, { ...(init as object), dispatcher: agent } as Parameters<typeof undiciFetch>[1]);
+  return { fetch: fetchPinned as unknown as typeof fetch, close: () => agent.destroy() };
 }
