@@ -13,7 +13,7 @@ const net: NetworkLinks = {
 };
 
 const lines = (steps: { argv: string[] }[]) => steps.map((s) => s.argv.join(' '));
-const empty = (): LinkState => ({ links: new Map(), floods: new Map() });
+const empty = (): LinkState => ({ links: new Map(), floods: new Map(), ipv4Forwarding: false });
 const bridgeData = { stpState: 0, forwardDelay: 0, nfCallIptables: 1, nfCallIp6tables: 1 };
 
 function synced(): LinkState {
@@ -27,6 +27,7 @@ function synced(): LinkState {
       l({ name: 'eth0', kind: '', mtu: 1500, addresses: ['192.0.2.1/24'] }),
     ]),
     floods: new Map([['crvx1', ['192.0.2.2', '192.0.2.3']]]),
+    ipv4Forwarding: false,
   };
 }
 
@@ -57,6 +58,12 @@ test('an empty host gets bridge, VXLAN with head-end replication, and ports', ()
 
 test('a host that already matches needs no step', () => {
   assert.deepEqual(planLinks([net], synced()), []);
+});
+
+test('a routed network turns IPv4 forwarding on once', () => {
+  const steps = planLinks([{ ...net, routed: true }], synced());
+  assert.deepEqual(steps, [{ argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'], undo: [['sysctl', '-w', 'net.ipv4.ip_forward=0']] }]);
+  assert.deepEqual(planLinks([{ ...net, routed: true }], { ...synced(), ipv4Forwarding: true }), []);
 });
 
 test('flood entries follow the remote list exactly: new ones added, stale ones removed', () => {

@@ -28,6 +28,8 @@ export interface NetworkLinks {
   addresses?: string[];
   vxlan?: VxlanLink;
   ports: PortLink[];
+  /** The host routes for this network (`gateway: host`): IPv4 forwarding gets turned on (and left on). */
+  routed?: boolean;
 }
 
 const ifnamePattern = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -191,5 +193,7 @@ export function planLinks(desired: NetworkLinks[], state: LinkState): HostStep[]
     if (net.vxlan) steps.push(...planVxlan(net, net.vxlan, state));
     for (const port of [...net.ports].sort((a, b) => a.name.localeCompare(b.name))) steps.push(...planPort(net, port, state));
   }
+  if (desired.some((n) => n.routed) && !state.ipv4Forwarding)
+    steps.push({ argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'], undo: [['sysctl', '-w', 'net.ipv4.ip_forward=0']] });
   return [...steps, ...planRemovals(desired, state)];
 }

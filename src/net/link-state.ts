@@ -24,6 +24,8 @@ export interface LinkInfo {
 export interface LinkState {
   links: Map<string, LinkInfo>;
   floods: Map<string, string[]>;
+  /** net.ipv4.ip_forward: the host routes for `gateway: host` networks. */
+  ipv4Forwarding: boolean;
 }
 
 interface IpJsonLink {
@@ -111,5 +113,6 @@ export async function readLinkState(runner: Runner): Promise<LinkState> {
     const fdb = await runner.run({ argv: ['bridge', '-j', 'fdb', 'show', 'dev', l.name] });
     floods.set(l.name, parseFloodEntries(fdb.stdout || '[]'));
   }
-  return { links, floods };
+  const forwarding = await runner.run({ argv: ['sysctl', '-n', 'net.ipv4.ip_forward'] });
+  return { links, floods, ipv4Forwarding: forwarding.stdout.trim() === '1' };
 }

@@ -114,10 +114,14 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
       addresses: ['10.77.0.1/24', ...(port === 'g1' ? ['169.254.169.254/32'] : [])],
       vxlan: { name: 'crvx1', vni: 77, local, remotes: [remote] },
       ports: [{ kind: 'existing', name: port }],
+      routed: port === 'g1',
     });
     const nic = (g: (typeof guests)[number], rules: FirewallRuleSpec[]): NicRules => ({ tap: g.port, bridge: 'crbr1', mac: g.mac, ipv4: [g.ip], ipv6: [], rules });
-    const ruleset = (g: (typeof guests)[number], rules: FirewallRuleSpec[]) => renderRuleset({ networks: [{ bridge: 'crbr1', vxlan: 'crvx1' }], nics: [nic(g, rules)] });
+    // Host a is the gateway of the segment and masquerades it; host b only bridges.
+    const ruleset = (g: (typeof guests)[number], rules: FirewallRuleSpec[]) =>
+      renderRuleset({ networks: [{ bridge: 'crbr1', vxlan: 'crvx1', natSubnet: g === guests[0] ? '10.77.0.0/24' : undefined }], nics: [nic(g, rules)] });
     const icmp: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmp' };
+    const echo6: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmpv6', icmpTypes: [128] };
     const dhcp = (dir: string, g: (typeof guests)[number]): DnsmasqOptions => ({
       network: 'blue', bridge: 'crbr1', runDir: dir, mtu: 1450,
       ipv4: { subnet: '10.77.0.0/24', router: '10.77.0.1' }, hosts: [{ mac: g.mac, ipv4: g.ip }], staticOnly: true,
@@ -133,12 +137,12 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     // Firewalls, then DHCP from each host's own dnsmasq.
     await applyRuleset(a, ruleset(guests[0]!, [icmp]));
     const tcp8080: FirewallRuleSpec = { direction: 'ingress', action: 'reject', protocol: 'tcp', ports: ['8080'] };
-    await applyRuleset(b, ruleset(guests[1]!, [icmp, tcp8080]));
+    await applyRuleset(b, ruleset(guests[1]!, [icmp, echo6, tcp8080]));
     assert.equal(await applyDnsmasq(dhcp(dnsmasqDirs[0]!, guests[0]!), { runner: a }), 'started');
     assert.equal(await applyDnsmasq(dhcp(dnsmasqDirs[1]!, guests[1]!), { runner: b }), 'started');
     assert.equal(await applyDnsmasq(dhcp(dnsmasqDirs[0]!, guests[0]!), { runner: a }), 'unchanged');
     const script = join(runDir, 'udhcpc.sh');
-    writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$subnet" dev "$interface"\nexit 0\n');
+    writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$subnet" dev "$interface" && ip route add default via "$router"\nexit 0\n');
     chmodSync(script, 0o755);
     for (const g of [g1, g2]) await g.run({ argv: ['busybox', 'udhcpc', '-i', 'eth0', '-q', '-n', '-t', '5', '-T', '1', '-s', script], timeoutMs: 30_000 });
     const addr = await g1.run({ argv: ['ip', '-j', 'addr', 'show', 'eth0'] });
@@ -146,6 +150,10 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
 
     // Guests on different hosts reach each other over VXLAN.
     assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '3', '10.77.0.12']), 'g1 pings g2 over VXLAN');
+    assert.ok(await succeeds(g1, ['busybox', 'ping', '-6', '-c', '2', '-W', '3', '-I', 'eth0', 'fe80::5054:ff:fe77:2']), 'and over IPv6 link-local');
+
+    // The gateway host masquerades the segment towards an address outside it (host b's WAN side).
+    assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '3', '192.0.2.2']), 'g1 reaches outside the segment through NAT');
 
     // A firewall rule blocks a TCP port, a re-rendered one allows it; links are not touched.
     await listen(`${tag}g2`, 8080, children);
