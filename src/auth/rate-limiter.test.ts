@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError } from '../api/errors.ts';
 import { FakeClock } from '../base/clock.ts';
-import { RateLimiter, sourceKey } from './rate-limiter.ts';
+import { formatBasic } from './basic-credentials.ts';
+import { failureKey, RateLimiter, sourceKey } from './rate-limiter.ts';
 
 function limited(fn: () => void): ApiError | undefined {
   try {
@@ -61,4 +62,11 @@ test('the number of buckets kept is bounded', () => {
   rl.fail({ source: '10.0.0.3' });
   assert.equal(limited(() => rl.check({ source: '10.0.0.1' })), undefined, 'the oldest bucket was dropped');
   assert.equal(limited(() => rl.check({ source: '10.0.0.3' }))?.code, 'rate_limited');
+});
+
+test('the failure key names the user of Basic and TOTP headers, and only the source otherwise', () => {
+  const req = { method: 'GET', path: '/v1/vms', source: '10.0.0.1' };
+  assert.deepEqual(failureKey({ ...req, authorization: formatBasic('alice', 'pw') }), { source: '10.0.0.1', user: 'alice' });
+  assert.deepEqual(failureKey({ ...req, authorization: formatBasic('bob', 'pw:123456', 'TOTP') }), { source: '10.0.0.1', user: 'bob' });
+  assert.deepEqual(failureKey({ ...req, authorization: 'Bearer abc' }), { source: '10.0.0.1' });
 });

@@ -1,7 +1,10 @@
 import { ApiError } from '../api/errors.ts';
 import { formatIpv4, formatIpv6 } from '../api/ip.ts';
 import type { Clock } from '../base/clock.ts';
+import type { AuthRequest } from './authenticator.ts';
+import { parseBasic } from './basic-credentials.ts';
 import { parseSource } from './source-cidr.ts';
+import { totpScheme } from './totp.ts';
 
 /** A bucket: `burst` failures at once, refilled at `perMinute`. */
 export interface BucketPolicy {
@@ -21,6 +24,12 @@ export interface RateLimiterOptions {
 export interface FailureKey {
   source: string;
   user?: string;
+}
+
+/** The key to limit a request by: its source, and the user a `Basic` or `TOTP` header names. */
+export function failureKey(req: AuthRequest): FailureKey {
+  const user = (parseBasic(req.authorization) ?? parseBasic(req.authorization, totpScheme))?.user;
+  return user === undefined ? { source: req.source } : { source: req.source, user };
 }
 
 interface Bucket {

@@ -104,3 +104,48 @@ test('a factory that cannot start names its entry', async (t) => {
   ];
   for (const [config, d, message] of cases) assert.match((await invalidAsync(buildAuthenticators(config, d))).message, message);
 });
+
+test('no password, token or header reaches the log or an error message, whatever fails', async (t) => {
+  const dir = files(t);
+  writeFileSync(join(dir, 'users'), 'sam:{SHA}UWuXg/ylF+7L0dBk2i0WUxCxl1k=\nbroken line\n');
+  const log = bufferLogger();
+  const clock = new FakeClock();
+  const chain = await buildAuthenticators(
+    [
+      { type: 'htpasswd', file: join(dir, 'users') },
+      { type: 'static-token', tokens: [{ name: 'root', sha256: hashToken('god-token-secret') }] },
+      { type: 'scoped-token', keyFiles: [join(dir, 'key')] },
+      { type: 'ldap', url: 'ldap://127.0.0.1:1', bindDn: 'cn=svc', bindPassword: 'svc-secret-pw', userBase: 'ou=people', timeoutMs: 1000 },
+      { type: 'webhook', url: 'http://127.0.0.1:1/hook', timeoutMs: 500 },
+    ],
+    { logger: log.logger, clock, isRevoked: () => Promise.reject(new Error('store down')) },
+  );
+  const scoped = chain[2] as ScopedTokenAuthenticator;
+  const { token } = scoped.issue({ sub: 'sam', project: 'p1', role: 'viewer', scopes: ['vm:read'], ttlMs: 3_600_000 });
+  const secrets = ['god-token-secret', 'svc-secret-pw', 'wrong-pw-secret', 'ldap-user-pw', 'webhook-bearer-secret', token.slice(4, 60)];
+  rmSync(join(dir, 'users'));
+  const auth = new AuthChain(chain);
+  const messages: string[] = [];
+  for (const authorization of [
+    formatBasic('sam', 'wrong-pw-secret'),
+    formatBasic('ldapuser', 'ldap-user-pw'),
+    'Bearer god-token-secret',
+    `Bearer ${token}`,
+    'Bearer webhook-bearer-secret',
+  ]) {
+    try {
+      await auth.authenticate({ authorization, method: 'GET', path: '/v1/vms', source: '127.0.0.1' });
+    } catch (e) {
+      messages.push((e as Error).message, String((e as Error).cause ?? ''));
+    }
+  }
+  const text = log.text();
+  assert.match(text, /Cannot reload htpasswd file/);
+  assert.match(text, /Cannot check whether a token is revoked/);
+  assert.match(text, /Cannot reach the LDAP directory/);
+  assert.match(text, /Cannot ask the auth webhook/);
+  for (const s of secrets) {
+    assert.ok(!text.includes(s), `"${s}" is not logged`);
+    assert.ok(!messages.join('\n').includes(s), `"${s}" is in no error message`);
+  }
+});
