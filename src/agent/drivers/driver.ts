@@ -42,6 +42,8 @@ export interface StopOptions {
  * Runs VMs on one host. Every method is keyed by `VmConfig.id`; methods other
  * than `start`, `list` and `destroy` fail with `not_found` for unknown ids.
  * VMs outlive the driver: a new instance re-adopts them (`recover`, `list`).
+ * Calls for one VM must not overlap (the agent's executor runs one step per VM
+ * at a time); calls for different VMs may.
  */
 export interface Driver {
   /** Creates the VM's disks when missing (kept across stop/start) and boots it. */

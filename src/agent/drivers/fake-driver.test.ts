@@ -59,6 +59,17 @@ test('a guest that has not booted yet is hard-stopped after the timeout', async 
   assert.equal(info.exit?.at, clock.now());
 });
 
+test('a crash injected on the host is seen by every driver instance at the clock\'s time', async () => {
+  const clock = new FakeClock();
+  const host = new FakeHost(clock);
+  const { pid } = await new FakeDriver({ host }).start(config('a'));
+  const other = new FakeDriver({ host });
+  assert.equal((await other.recover('a')).pid, pid);
+  clock.advance(5000);
+  host.crash('a', 'QEMU was killed by SIGSEGV');
+  assert.deepEqual((await other.inspect('a')).exit, { kind: 'crash', message: 'QEMU was killed by SIGSEGV', at: clock.now() });
+});
+
 test('failure injection makes start fail with the given reason and leaves nothing', async () => {
   const d = new FakeDriver({ failStart: (c) => (c.cpus > 4 ? 'not enough host CPUs' : undefined) });
   await assert.rejects(d.start({ ...config('a'), cpus: 8 }), /Cannot start vm "guest": not enough host CPUs/);

@@ -24,17 +24,19 @@ export class FakeHost {
   readonly vms = new Map<string, FakeVm>();
   private nextPid = 10_000;
 
+  constructor(readonly clock: Clock = systemClock) {}
+
   allocatePid(): number {
     return this.nextPid++;
   }
 
   /** Failure injection: the VM's process dies on its own. */
-  crash(id: string, message = 'QEMU was killed by SIGKILL', at = Date.now()): void {
+  crash(id: string, message = 'QEMU was killed by SIGKILL'): void {
     const vm = this.vms.get(id);
     if (!vm?.pid) throw new Error(`Cannot crash vm "${id}": it is not running`);
     vm.pid = undefined;
     vm.booted = false;
-    vm.exit = { kind: 'crash', message, at };
+    vm.exit = { kind: 'crash', message, at: this.clock.now() };
     vm.console?.push(null);
   }
 
@@ -46,7 +48,7 @@ export class FakeHost {
 
 export interface FakeDriverOptions {
   host?: FakeHost;
-  /** Injected time; with a FakeClock nothing happens until the test advances it. */
+  /** Injected time (default: the host's); with a FakeClock nothing happens until the test advances it. */
   clock?: Clock;
   /** Time from `start` until the process runs. */
   startLatencyMs?: number | ((c: VmConfig) => number);
@@ -71,7 +73,7 @@ export class FakeDriver implements Driver {
 
   constructor(private readonly opts: FakeDriverOptions = {}) {
     this.host = opts.host ?? new FakeHost();
-    this.clock = opts.clock ?? systemClock;
+    this.clock = opts.clock ?? this.host.clock;
   }
 
   async start(config: VmConfig): Promise<VmInfo> {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -32,6 +32,13 @@ async function sandbox() {
     await rm(root, { recursive: true, force: true });
   };
   return { root, runDir, config, cleanup };
+}
+
+async function consoleLogFd(pid: number, path: string): Promise<string> {
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === path) return fd;
+  }
+  return assert.fail(`QEMU ${pid} has no open fd on ${path}`);
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -83,10 +90,16 @@ test('a guest that powers off while no driver watches is found stopped, and QEMU
     await d.close();
     await s.cleanup();
   });
-  const { pid } = await d.start(s.config('self-off'));
+  const t0 = Date.now();
+  const pid = (await d.start(s.config('self-off'))).pid!;
   await waitFor('the guest to boot', async () => (await d.consoleLog('self-off')).includes(guestMarkers.ready));
+  t.diagnostic(`busybox disk guest: spawn to ${guestMarkers.ready} in ${Date.now() - t0} ms under TCG`);
   const uid = (await readFile(`/proc/${pid}/status`, 'utf8')).match(/^Uid:\s+(\d+)/m)?.[1];
   assert.notEqual(uid, '0');
+  // The driver rotates the console log by copy-and-truncate, which needs QEMU to write it with O_APPEND.
+  const logFd = await consoleLogFd(pid, join(s.runDir, 'self-off', 'console.log'));
+  const flags = Number.parseInt((await readFile(`/proc/${pid}/fdinfo/${logFd}`, 'utf8')).match(/^flags:\s+(\d+)/m)![1]!, 8);
+  assert.ok(flags & constants.O_APPEND);
   await d.close();
   // Type into the console directly, as if the agent were down.
   const sock = net.createConnection(join(s.runDir, 'self-off', 'console.sock'));

@@ -111,7 +111,7 @@ export class QemuDriver implements Driver {
     const timeoutMs = opts.timeoutMs ?? 30_000;
     t.stopping = true;
     try {
-      const asked = await this.qmp(t).then((q) => q.execute('system_powerdown'), () => undefined).then(() => true, () => false);
+      const asked = await this.qmp(t).then((q) => q.execute('system_powerdown')).then(() => true, () => false);
       const graceful = asked && (await waitGone(t.pid, t.paths.pidFile, timeoutMs));
       if (!graceful) await this.kill(t);
       await this.writeExit(t, graceful
@@ -152,10 +152,10 @@ export class QemuDriver implements Driver {
     const t = this.vms.get(id) ?? (await this.load(id));
     this.vms.set(id, t);
     if (await this.alive(t)) {
-      const q = await this.qmp(t);
-      const status = await q.execute<{ status: string }>('query-status');
+      // A QEMU that does not answer yet is still reported running; its monitor is retried on next use.
+      const status = await this.qmp(t).then((q) => q.execute<{ status: string }>('query-status')).catch(() => undefined);
       // -no-shutdown: a guest that powered off while nobody watched is still here, paused.
-      if (status.status === 'shutdown') await this.finishPoweroff(t);
+      if (status?.status === 'shutdown') await this.finishPoweroff(t);
     }
     return this.info(t);
   }
