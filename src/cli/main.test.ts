@@ -181,3 +181,9 @@ test('create -f reads a YAML object from stdin, and get -o yaml output can be cr
   assert.equal(wrongKind.code, 1);
   assert.match(wrongKind.stderr, /document 1 .*\/kind/);
 });
+
+test('audit shows the writes made through the CLI, newest first', async () => {
+  await ok(['image', 'create', 'audit-img']);
+  const table = await ok(['audit', '--limit', '1']);
+  assert.match(table, /^ID\s+TIME\s+WHO\s+SOURCE\s+METHOD\s+PATH\s+STATUS\n\d+\s+\S+\s+admin\s+\S+\s+POST\s+\/v1\/images\S*\s+201\n$/);
+});

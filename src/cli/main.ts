@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ApiError } from '../api/errors.ts';
 import { addApplyCommand } from './apply.ts';
+import { addAuditCommand } from './audit.ts';
 import type { CliIo } from './cli-io.ts';
 import { CliContext } from './context.ts';
 import { addLoginCommand } from './login.ts';
@@ -44,6 +45,7 @@ function buildProgram(io: CliIo): { program: Command; ctx: CliContext } {
   for (const noun of nouns) addNounCommands(program, noun, ctx);
   addApplyCommand(program, ctx);
   addLoginCommand(program, ctx);
+  addAuditCommand(program, ctx);
   return { program, ctx };
 }
 

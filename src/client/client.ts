@@ -1,6 +1,6 @@
 import { kindDef } from '../api/kinds.ts';
 import type { AnyObject } from '../api/object.ts';
-import type { WatchEvent } from '../api/wire.ts';
+import type { AuditEntry, WatchEvent } from '../api/wire.ts';
 import type { Firewall, FirewallCreate } from '../api/kinds/firewall.ts';
 import type { Image, ImageCreate } from '../api/kinds/image.ts';
 import type { MachineType, MachineTypeCreate } from '../api/kinds/machine-type.ts';
@@ -47,8 +47,13 @@ export class Client {
     return watchEvents(this.http, opts);
   }
 
-  /** Whether the server answers its unauthenticated health check. */
-  async health(): Promise<unknown> {
+  /** The audit log of mutating requests, newest first; `before` (an entry id) pages back. */
+  audit(opts: { limit?: number; before?: number } = {}): Promise<{ items: AuditEntry[] }> {
+    return this.http.json({ method: 'GET', path: '/v1/audit', query: { limit: opts.limit, before: opts.before } });
+  }
+
+  /** The unauthenticated liveness check: the server answers and its store is readable. */
+  health(): Promise<{ status: 'ok' }> {
     return this.http.json({ method: 'GET', path: '/healthz' });
   }
 }

@@ -144,3 +144,14 @@ test('a watch from a future revision fails with invalid before streaming', async
   const it = client.watch({ kinds: ['vm'], revision: now + 1000 });
   await rejectsWith(it.next(), 'invalid');
 });
+
+test('the audit log lists mutating requests newest first and health needs no token', async () => {
+  await client.images.create({ name: 'audited', spec: {} }, { reason: 'audit me' });
+  const { items } = await client.audit({ limit: 5 });
+  assert.ok(items.length > 0 && items.length <= 5);
+  assert.equal(items[0]!.method, 'POST');
+  assert.match(items[0]!.path, /^\/v1\/images/);
+  const older = await client.audit({ limit: 1, before: items[0]!.id });
+  assert.ok(older.items.every((e) => e.id < items[0]!.id));
+  assert.deepEqual(await new Client({ baseUrl }).health(), { status: 'ok' });
+});
