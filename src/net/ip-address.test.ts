@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipv4Netmask, linkLocalFromMac, networkOf, parseInterfaceAddress, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
+import { ipv4Netmask, ipv6Hex, linkLocalFromMac, networkOf, parseInterfaceAddress, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
 
 test('prefixes are parsed into canonical text', () => {
   assert.deepEqual(parseIpPrefix('10.0.0.0/24'), { family: 4, address: '10.0.0.0', length: 24 });
@@ -28,6 +28,7 @@ test('interface addresses keep their host bits and give their network', () => {
 test('netmasks and EUI-64 link-local addresses are derived', () => {
   assert.equal(ipv4Netmask(24), '255.255.255.0');
   assert.equal(ipv4Netmask(0), '0.0.0.0');
+  assert.equal(ipv6Hex('fd00::5'), '0xfd000000000000000000000000000005');
   assert.equal(linkLocalFromMac('52:54:00:12:34:56'), 'fe80::5054:ff:fe12:3456');
   assert.throws(() => linkLocalFromMac('52:54:00:12:34'), /Cannot use MAC "52:54:00:12:34"/);
 });

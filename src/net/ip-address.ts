@@ -33,6 +33,11 @@ function v4Value(text: string): bigint {
   return text.split('.').reduce((acc, p) => (acc << 8n) | BigInt(Number(p)), 0n);
 }
 
+/** An IPv6 address as one 0x-prefixed 128-bit number (for raw payload matches in nftables). */
+export function ipv6Hex(text: string): string {
+  return `0x${v6Value(text).toString(16).padStart(32, '0')}`;
+}
+
 /** Canonical RFC 5952 text of an IPv6 value. */
 export function formatIpv6(value: bigint): string {
   const words = Array.from({ length: 8 }, (_, i) => Number((value >> BigInt(112 - 16 * i)) & 0xffffn));

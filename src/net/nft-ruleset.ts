@@ -1,5 +1,5 @@
 import { compileRule, memberSetNames, memberSetPattern, type FirewallRuleSpec } from './firewall-rule.ts';
-import { linkLocalFromMac, normalizeMac, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
+import { ipv6Hex, linkLocalFromMac, normalizeMac, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
 
 /** A network's bridge as the ruleset sees it. */
 export interface RulesetNetwork {
@@ -79,6 +79,9 @@ function spoofChain(p: NicPlan): string[] {
     out.push(
       '\t\tether type ip6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld-listener-report, mld2-listener-report } return',
       `\t\tether type ip6 ip6 saddr != { ${[p.linkLocal, ...p.v6].join(', ')} } drop`,
+      // Neighbour advertisements: the target address (at bit 384) and the target MAC option (bit 528) must be the NIC's own.
+      `\t\tether type ip6 icmpv6 type nd-neighbor-advert @nh,384,128 != { ${[p.linkLocal, ...p.v6].map(ipv6Hex).join(', ')} } drop`,
+      `\t\tether type ip6 icmpv6 type nd-neighbor-advert @nh,528,48 != 0x${mac.replace(/:/g, '')} drop`,
       '\t\tether type ip6 icmpv6 type { nd-router-advert, nd-redirect } drop',
     );
   }
@@ -240,7 +243,8 @@ function checkNetworks(networks: RulesetNetwork[]): void {
  * recreates only crowdcloud's two tables in one transaction.
  *
  * - `table bridge crowd`: per-tap anti-spoofing before anything else sees a
- *   frame (MAC, ARP, source IPs; no DHCP server replies or RAs from guests),
+ *   frame (MAC, ARP, source IPs, neighbour advertisements; no DHCP server
+ *   replies or RAs from guests),
  *   the metadata addresses never bridged, and host frames never sent to or
  *   taken from the VXLAN ports (DHCP, RA and gateway stay host-local).
  * - `table inet crowd`: stateful per-NIC firewalls (bridged traffic reaches

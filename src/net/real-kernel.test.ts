@@ -79,6 +79,25 @@ test('the rich golden ruleset loads into a real nftables, twice', { skip }, asyn
   }
 });
 
+test('a link change failing half-way leaves the host as it was', { skip }, async () => {
+  const ns = new Namespaces();
+  try {
+    const host = await ns.add('r');
+    const broken: NetworkLinks = {
+      network: 'red',
+      bridge: 'crbr9',
+      addresses: ['10.78.0.1/24'],
+      vxlan: { name: 'crvx9', vni: 9, local: '192.0.2.9', remotes: [], underlay: 'nosuch0' },
+      ports: [],
+    };
+    await assert.rejects(applyLinks(host, [broken]), /ip link add name crvx9 .* failed/);
+    const { stdout } = await host.run({ argv: ['ip', '-j', 'link', 'show'] });
+    assert.deepEqual((JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname), ['lo']);
+  } finally {
+    await ns.removeAll();
+  }
+});
+
 test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewalls and anti-spoofing', { skip, timeout: 180_000 }, async () => {
   const ns = new Namespaces();
   const children: ChildProcess[] = [];
