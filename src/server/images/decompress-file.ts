@@ -6,7 +6,7 @@ import { createGunzip } from 'node:zlib';
 import { ApiError } from '../../api/errors.ts';
 import type { Runner } from '../../base/runner.ts';
 import type { ImageLimits } from './image-limits.ts';
-import { toolFailure } from './qemu-img.ts';
+import { toolEnv, toolFailure } from './qemu-img.ts';
 import { withLimits } from './with-limits.ts';
 
 /** Compressions accepted around an image. */
@@ -73,7 +73,7 @@ async function unxzFile(
     fileSizeBytes: limits.maxDecompressedBytes,
   });
   try {
-    await runner.run({ argv, timeoutMs: limits.convertTimeoutMs });
+    await runner.run({ argv, env: toolEnv, timeoutMs: limits.convertTimeoutMs });
   } catch (e) {
     throw toolFailure(e, 'decompress', [src, dst]);
   }

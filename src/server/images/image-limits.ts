@@ -18,6 +18,8 @@ export interface ImageLimits {
   maxRedirects: number;
   /** Time without an append after which an upload session expires. */
   uploadSessionTtlMs: number;
+  /** Images inspected and converted at once; more wait their turn (each conversion takes a core and disk bandwidth). */
+  maxConcurrentConversions: number;
 }
 
 export const defaultImageLimits: ImageLimits = {
@@ -29,4 +31,5 @@ export const defaultImageLimits: ImageLimits = {
   convertTimeoutMs: 2 * 3600_000,
   maxRedirects: 3,
   uploadSessionTtlMs: 24 * 3600_000,
+  maxConcurrentConversions: 2,
 };

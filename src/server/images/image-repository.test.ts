@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ApiError } from '../../api/errors.ts';
 import { missingTools } from '../../base/require-tool.ts';
-import { ExecRunner } from '../../base/runner.ts';
+import { ExecRunner, type Runner } from '../../base/runner.ts';
 import { ImageRepository } from './image-repository.ts';
 import { filesUnder, makeTestImages, testDiskBytes, type TestImages } from './test-images.ts';
 
@@ -159,6 +159,28 @@ describe('ImageRepository with real qemu-img', { skip }, () => {
     assert.deepEqual(await repo.sweep([disk.sha256]), [iso.sha256]);
     assert.equal(await repo.size(iso.sha256), undefined);
     assert.equal(await repo.size(disk.sha256), disk.sizeBytes);
+  });
+
+  test('conversions beyond the concurrency limit wait their turn', async () => {
+    let running = 0;
+    let most = 0;
+    const exec = new ExecRunner();
+    const counting: Runner = {
+      async run(cmd) {
+        const converting = cmd.argv.includes('convert');
+        if (converting) most = Math.max(most, ++running);
+        try {
+          return await exec.run(cmd);
+        } finally {
+          if (converting) running--;
+        }
+      },
+    };
+    const repo = new ImageRepository({ dataDir: join(root, `data-${n++}`), runner: counting, limits: { maxConcurrentConversions: 1 } });
+    await repo.init();
+    const all = await Promise.all([images.disks.qcow2, images.disks.vdi, images.disks.vhdx].map((p) => repo.upload(createReadStream(p))));
+    assert.equal(new Set(all.map((s) => s.sha256)).size, 1);
+    assert.equal(most, 1);
   });
 
   describe('URL import', () => {

@@ -50,6 +50,8 @@ export class ImageRepository {
   private readonly runner: Runner;
   private readonly qemuImg: QemuImg;
   private readonly allowAddress: ((address: string) => boolean) | undefined;
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
 
   constructor(opts: ImageRepositoryOptions) {
     this.limits = { ...defaultImageLimits, ...opts.limits };
@@ -144,6 +146,7 @@ export class ImageRepository {
 
   private async process(tmp: string, source: { sha256: string; sizeBytes: number }): Promise<StoredImage> {
     try {
+      await this.acquire();
       return await processImage(tmp, source, {
         blobs: this.blobs,
         runner: this.runner,
@@ -151,7 +154,23 @@ export class ImageRepository {
         limits: this.limits,
       });
     } finally {
+      this.release();
       await rm(tmp, { force: true });
     }
+  }
+
+  /** Waits for one of `maxConcurrentConversions` slots; release hands it straight to the next waiter. */
+  private async acquire(): Promise<void> {
+    if (this.running < this.limits.maxConcurrentConversions) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
   }
 }

@@ -24,8 +24,8 @@ test('every qemu-img run names the format, opens shared and runs under prlimit',
     'prlimit --as=1073741824 --fsize=5000 -- qemu-img convert -U -f vdi -O qcow2 /d/tmp/x /d/tmp/y',
   ]);
   assert.deepEqual(
-    runner.calls.map((c) => c.timeoutMs),
-    [60_000, 60_000, 600_000],
+    runner.calls.map((c) => [c.timeoutMs, c.env]),
+    [60_000, 60_000, 600_000].map((t) => [t, { MALLOC_ARENA_MAX: '2' }]),
   );
 });
 

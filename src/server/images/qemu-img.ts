@@ -5,6 +5,13 @@ import type { ImageLimits } from './image-limits.ts';
 import { withLimits } from './with-limits.ts';
 
 /**
+ * Environment for limited tools: glibc reserves 64 MiB of address space per
+ * malloc arena and qemu-img's thread pool would open many, so under
+ * `prlimit --as` thread creation failed at random until arenas were capped.
+ */
+export const toolEnv: Record<string, string> = { MALLOC_ARENA_MAX: '2' };
+
+/**
  * qemu-img for untrusted files: the format is always given (`-f`, never
  * probed), images are opened shared (`-U`), and every run has a time,
  * CPU and memory limit; conversion also caps the output file size.
@@ -30,7 +37,7 @@ export class QemuImg {
   async check(path: string, format: Exclude<DiskFormat, 'raw'>): Promise<void> {
     const argv = ['qemu-img', 'check', '-U', '--output=json', '-f', format, path];
     try {
-      await this.runner.run({ argv: this.inspectLimits(argv), timeoutMs: this.limits.inspectTimeoutMs });
+      await this.runner.run({ argv: this.inspectLimits(argv), env: toolEnv, timeoutMs: this.limits.inspectTimeoutMs });
     } catch (e) {
       const code = e instanceof CommandError ? e.result.code : undefined;
       if (code === 3 || code === 63) return;
@@ -46,7 +53,7 @@ export class QemuImg {
       fileSizeBytes: maxOutputBytes,
     });
     try {
-      await this.runner.run({ argv, timeoutMs: this.limits.convertTimeoutMs });
+      await this.runner.run({ argv, env: toolEnv, timeoutMs: this.limits.convertTimeoutMs });
     } catch (e) {
       throw toolFailure(e, 'convert', [src, dst]);
     }
@@ -61,7 +68,7 @@ export class QemuImg {
 
   private async inspect(argv: string[], path: string, action: string) {
     try {
-      return await this.runner.run({ argv: this.inspectLimits(argv), timeoutMs: this.limits.inspectTimeoutMs });
+      return await this.runner.run({ argv: this.inspectLimits(argv), env: toolEnv, timeoutMs: this.limits.inspectTimeoutMs });
     } catch (e) {
       throw toolFailure(e, action, [path]);
     }
