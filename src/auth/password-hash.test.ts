@@ -31,3 +31,11 @@ test('a dummy hash has the algorithm and cost of the hash it imitates', async ()
   for (const [kind, hash] of Object.entries(samples)) assert.equal(hashKind(await dummyHashLike(hash)), kind);
   assert.equal(hashKind(await dummyHashLike(undefined)), 'bcrypt');
 });
+
+test('SHA-crypt checks run off the event loop and concurrent ones all get their own answer', async () => {
+  let turned = false;
+  setImmediate(() => (turned = true));
+  const checks = ['p', 'q', 'p', 'r'].map((pw) => verifyHash(pw, samples['sha512-crypt']));
+  assert.deepEqual(await Promise.all(checks), [true, false, true, false]);
+  assert.ok(turned, 'the event loop went round while the hashes were computed');
+});

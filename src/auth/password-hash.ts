@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import bcrypt from 'bcryptjs';
-import { encrypt as shaCrypt } from 'unixcrypt';
+import { shaCryptOffThread } from './sha-crypt-pool.ts';
 
 // apache-md5's typings are wrong under NodeNext; it is a plain CommonJS function.
 const apr1 = createRequire(import.meta.url)('apache-md5') as (password: string, salt?: string) => string;
@@ -30,7 +30,7 @@ async function rehash(password: string, hash: string, kind: HashKind): Promise<s
       return `{SHA}${createHash('sha1').update(password, 'utf8').digest('base64')}`;
     case 'sha256-crypt':
     case 'sha512-crypt':
-      return shaCrypt(password, hash);
+      return shaCryptOffThread(password, hash);
   }
 }
 
@@ -61,7 +61,7 @@ export async function dummyHashLike(like: string | undefined): Promise<string> {
     case 'sha256-crypt':
     case 'sha512-crypt': {
       const rounds = /^\$[56]\$(rounds=\d+\$)?/.exec(like!)![0];
-      return shaCrypt(secret, rounds + randomBytes(12).toString('base64').replace(/[+=]/g, '.'));
+      return shaCryptOffThread(secret, rounds + randomBytes(12).toString('base64').replace(/[+=]/g, '.'));
     }
     case undefined:
       return bcrypt.hash(secret, 10);
