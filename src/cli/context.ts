@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Client } from '../client/client.ts';
 import type { CliIo } from './cli-io.ts';
 import { configPath, readConfigFile, resolveSettings, type GlobalFlags, type Settings } from './config.ts';
-import { pinnedFetch } from './pinned-fetch.ts';
+import { pinnedFetch } from '../base/pinned-fetch.ts';
 import { UsageError } from './usage-error.ts';
 
 /** What every command needs: the I/O of this run and a client built from the global flags. */

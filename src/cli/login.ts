@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ApiError } from '../api/errors.ts';
 import type { CliContext } from './context.ts';
 import { resolveSettings, writeConfigFile, type ConfigFile, type GlobalFlags } from './config.ts';
-import { normalizeFingerprint } from './fingerprint.ts';
+import { normalizeFingerprint } from '../base/fingerprint.ts';
 import type { Flags } from './noun.ts';
 import { fetchServerCertificate } from './server-certificate.ts';
 import { UsageError } from './usage-error.ts';

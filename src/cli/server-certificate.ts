@@ -1,6 +1,6 @@
 import { connect } from 'node:tls';
 import { isIP } from 'node:net';
-import { fingerprintOf } from './fingerprint.ts';
+import { fingerprintOf } from '../base/fingerprint.ts';
 
 /** What a TLS server showed on first contact: its certificate's pin and whether the system CAs trust it. */
 export interface ServerCertificate {

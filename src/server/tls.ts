@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseIp } from '../api/ip.ts';
+import { fingerprintOf } from '../base/fingerprint.ts';
 import type { Runner } from '../base/runner.ts';
 
 /** PEM certificate and key the server presents. */
@@ -10,14 +11,9 @@ export interface TlsFiles {
   key: string;
 }
 
-/**
- * The fingerprint clients pin: `sha256:` and the lower-case hex SHA-256 of
- * the certificate's DER bytes (the same digest as `openssl x509 -fingerprint
- * -sha256`, without colons). Belongs in src/base/fingerprint.ts so the CLI and
- * agent share it.
- */
+/** The pin of a PEM certificate, in the form the CLI and agents store (src/base/fingerprint.ts). */
 export function certFingerprint(pem: string): string {
-  return `sha256:${new X509Certificate(pem).fingerprint256.replace(/:/g, '').toLowerCase()}`;
+  return fingerprintOf(new X509Certificate(pem).raw);
 }
 
 /** The openssl command that makes a self-signed EC certificate valid for `hosts` (names and addresses) for ten years. */
