@@ -99,17 +99,17 @@ export class Agent {
     this.o.cache.replaceAll(['vm', ...referenced], [...vms, ...refs], revision);
     connected();
     this.wakeReconcile?.();
-    for await (const ev of client.watch({ kinds: ['vm', ...referenced], revision, signal })) {
+    // A node may watch only its own VMs; what they reference is fetched when a VM changes.
+    for await (const ev of client.watch({ kinds: ['vm'], where: [`status.node=${this.o.node}`], revision, signal })) {
       if (ev.type === 'bookmark') {
         this.o.cache.setRevision(ev.revision);
         continue;
       }
       const o = ev.object;
-      const mine = o.kind !== 'vm' || (o.status as VmStatus).node === this.o.node;
-      if (ev.type === 'delete' || !mine) this.o.cache.remove(o);
+      if (ev.type === 'delete' || (o.status as VmStatus).node !== this.o.node) this.o.cache.remove(o);
       else {
         this.o.cache.put(o);
-        if (o.kind === 'vm') for (const r of await this.fetchReferences(client, [o])) this.o.cache.put(r);
+        for (const r of await this.fetchReferences(client, [o])) this.o.cache.put(r);
       }
       this.o.cache.setRevision(ev.revision);
       this.wakeReconcile?.();
@@ -225,8 +225,9 @@ export class Agent {
       let wait = 60_000;
       try {
         for (const { id, status } of this.o.cache.pendingStatus()) {
+          const project = this.o.cache.get('vm', id)?.project;
           try {
-            await this.o.client().vms.putStatus(id, status as VmStatus, { project: '*' });
+            await this.o.client().vms.putStatus(id, status as VmStatus, project ? { project } : {});
           } catch (e) {
             if (!(e instanceof ApiError && (e.code === 'not_found' || e.code === 'forbidden' || e.code === 'invalid'))) throw e;
             this.o.logger.warn({ vm: id, err: e.message }, 'status report dropped');

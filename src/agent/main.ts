@@ -1,0 +1,163 @@
+import { Command, Option } from 'commander';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, statfs, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseJoinToken, type NodeCredential } from '../api/enrolment.ts';
+import { systemClock } from '../base/clock.ts';
+import { createLogger, type Logger } from '../base/logger.ts';
+import { pinnedFetch } from '../base/pinned-fetch.ts';
+import { ExecRunner } from '../base/runner.ts';
+import { Client } from '../client/client.ts';
+import { Agent } from './agent.ts';
+import { AgentCache } from './agent-cache.ts';
+import { agentEnv } from './config.ts';
+import type { Driver } from './drivers/driver.ts';
+import { FakeDriver } from './drivers/fake-driver.ts';
+import { qemuEnv } from './drivers/qemu/config.ts';
+import { detectAccel } from './drivers/qemu/detect-accel.ts';
+import { QemuDriver } from './drivers/qemu/qemu-driver.ts';
+import { localImages } from './local-images.ts';
+
+/** What the agent keeps in its data dir after enrolling (mode 0600). */
+interface Identity {
+  server: string;
+  node: string;
+  credential: string;
+  expiresAt: string;
+  /** sha256:<hex> of the server certificate, from the join token. */
+  fingerprint?: string;
+}
+
+export interface AgentMainOptions {
+  server?: string;
+  joinToken?: string;
+  dataDir: string;
+  name?: string;
+  label?: string[];
+  driver: 'qemu' | 'fake';
+  imageDir?: string;
+}
+
+/** A fetch that trusts only the server certificate the join token named (none needed on plain loopback HTTP). */
+function fetchFor(fingerprint: string | undefined): typeof fetch | undefined {
+  return fingerprint ? pinnedFetch(fingerprint).fetch : undefined;
+}
+
+function labelsOf(flags: string[] = []): Record<string, string> {
+  return Object.fromEntries(
+    flags.map((f) => {
+      const eq = f.indexOf('=');
+      if (eq < 1) throw new Error(`Invalid --label "${f}": expected key=value`);
+      return [f.slice(0, eq), f.slice(eq + 1)];
+    }),
+  );
+}
+
+async function saveIdentity(path: string, id: Identity): Promise<void> {
+  await writeFile(path, JSON.stringify(id, null, 2) + '\n', { mode: 0o600 });
+  await chmod(path, 0o600);
+}
+
+/** Enrols once with a join token; afterwards the stored identity is used. */
+async function identity(o: AgentMainOptions, accel: 'kvm' | 'tcg', log: Logger): Promise<Identity> {
+  const path = join(o.dataDir, 'identity.json');
+  if (existsSync(path)) return JSON.parse(await readFile(path, 'utf8')) as Identity;
+  if (!o.server || !o.joinToken) throw new Error(`Cannot start the agent: ${path} is missing, so --server and --join-token are needed to enrol`);
+  const parsed = parseJoinToken(o.joinToken);
+  if (!parsed) throw new Error('Cannot enrol: the join token is malformed');
+  const fingerprint = parsed.fingerprint ? `sha256:${parsed.fingerprint}` : undefined;
+  if (o.server.startsWith('https:') && !fingerprint) throw new Error('Cannot enrol over https: the join token carries no server fingerprint');
+  const fetchFn = fetchFor(fingerprint);
+  const client = new Client({ baseUrl: o.server, ...(fetchFn ? { fetch: fetchFn } : {}) });
+  const disk = await statfs(o.dataDir);
+  const out = await client.http.json<NodeCredential>({
+    method: 'POST',
+    path: '/v1/nodes/enrol',
+    body: {
+      joinToken: o.joinToken,
+      name: o.name ?? os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 63),
+      arch: os.arch() === 'arm64' ? 'aarch64' : 'x86_64',
+      capacity: {
+        cpus: os.cpus().length,
+        memoryMiB: Math.floor(os.totalmem() / 1024 / 1024),
+        diskGiB: Math.max(1, Math.floor((disk.bavail * disk.bsize) / 1024 ** 3)),
+      },
+      accel,
+      labels: labelsOf(o.label),
+    },
+  });
+  const node = (out.node as { name: string }).name;
+  const id: Identity = { server: o.server, node, credential: out.credential, expiresAt: out.expiresAt, ...(fingerprint ? { fingerprint } : {}) };
+  await saveIdentity(path, id);
+  log.info({ node }, 'enrolled');
+  return id;
+}
+
+/** Runs the agent until the signal aborts; `crowd up` and `crowd agent` both come here. */
+export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Logger = createLogger({ name: 'agent' })): Promise<void> {
+  await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
+  const runner = new ExecRunner();
+  const env = qemuEnv();
+  const accel =
+    o.driver === 'fake' ? { accel: 'tcg' as const, reason: 'fake driver' } : await detectAccel({ runner, ...(env.accel ? { override: env.accel } : {}) });
+  log.info({ accel: accel.accel, reason: accel.reason }, 'acceleration');
+  let id = await identity(o, accel.accel, log);
+  const idPath = join(o.dataDir, 'identity.json');
+  const fetchFn = fetchFor(id.fingerprint);
+  const client = () => new Client({ baseUrl: id.server, authorization: `Bearer ${id.credential}`, ...(fetchFn ? { fetch: fetchFn } : {}) });
+  const driver: Driver =
+    o.driver === 'fake'
+      ? new FakeDriver()
+      : new QemuDriver({ runDir: join(o.dataDir, 'vms'), runner, ...(env.runAs !== undefined ? { runAs: env.runAs } : {}) });
+  const cache = new AgentCache(join(o.dataDir, 'cache.db'));
+  const agent = new Agent({
+    node: id.node,
+    client,
+    driver,
+    cache,
+    clock: systemClock,
+    logger: log,
+    host: { accel: accel.accel, imagePath: localImages(o.imageDir ?? join(o.dataDir, 'images')) },
+  });
+  const renew = async () => {
+    while (!signal.aborted) {
+      const wait = Math.max(5000, (Date.parse(id.expiresAt) - Date.now()) / 2);
+      await systemClock.sleep(wait, signal).catch(() => undefined);
+      if (signal.aborted) return;
+      try {
+        const out = await client().http.json<NodeCredential>({ method: 'POST', path: `/v1/nodes/${id.node}/credential` });
+        id = { ...id, credential: out.credential, expiresAt: out.expiresAt };
+        await saveIdentity(idPath, id);
+      } catch (e) {
+        log.warn({ err: e instanceof Error ? e.message : String(e) }, 'credential renewal failed; retrying');
+      }
+    }
+  };
+  try {
+    await Promise.all([agent.run(signal), renew()]);
+  } finally {
+    await driver.close();
+    cache.close();
+  }
+}
+
+/** `crowd agent --server URL --join-token T --data-dir D`. */
+export async function agentMain(argv: string[]): Promise<void> {
+  const env = agentEnv();
+  const cmd = new Command('crowd agent')
+    .description('Run the host agent: enrols once with a join token, then connects out to the server')
+    .option('--server <url>', 'the server URL (enrolment only; kept in the data dir)')
+    .option('--join-token <token>', 'one-time join token from `crowd node join-token`')
+    .option('--data-dir <dir>', 'where the agent keeps its identity, cache and VMs', env.dataDir)
+    .option('--name <name>', 'node name (default: the host name)')
+    .option('--label <key=value...>', 'node labels')
+    .option('--image-dir <dir>', 'local base images, <image-name>.qcow2 (default: <data-dir>/images)')
+    .addOption(new Option('--driver <driver>', 'VM driver').choices(['qemu', 'fake']).default('qemu'))
+    .exitOverride();
+  cmd.parse(argv, { from: 'user' });
+  const o = cmd.opts<AgentMainOptions>();
+  const ac = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
+  await runAgent(o, ac.signal);
+}
