@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipv4Netmask, ipv6Hex, linkLocalFromMac, networkOf, parseInterfaceAddress, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
+import { eui64Address, ipv4Netmask, ipv6Hex, linkLocalFromMac, networkOf, parseInterfaceAddress, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
 
 test('prefixes are parsed into canonical text', () => {
   assert.deepEqual(parseIpPrefix('10.0.0.0/24'), { family: 4, address: '10.0.0.0', length: 24 });
@@ -31,4 +31,6 @@ test('netmasks and EUI-64 link-local addresses are derived', () => {
   assert.equal(ipv6Hex('fd00::5'), '0xfd000000000000000000000000000005');
   assert.equal(linkLocalFromMac('52:54:00:12:34:56'), 'fe80::5054:ff:fe12:3456');
   assert.throws(() => linkLocalFromMac('52:54:00:12:34'), /Cannot use MAC "52:54:00:12:34"/);
+  assert.equal(eui64Address('fd00:1:2:3::/64', '52:54:00:12:34:56'), 'fd00:1:2:3:5054:ff:fe12:3456');
+  assert.throws(() => eui64Address('fd00::/48', '52:54:00:12:34:56'), /Cannot derive a SLAAC address in "fd00::\/48": not an IPv6 \/64/);
 });

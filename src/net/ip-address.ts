@@ -112,11 +112,18 @@ export function normalizeMac(mac: string): string {
   return m;
 }
 
-/** The fe80::/64 EUI-64 address a guest derives from its MAC (what SLAAC-style link-local uses). */
-export function linkLocalFromMac(mac: string): string {
+/** The address SLAAC gives a MAC in a /64 (modified EUI-64), so anti-spoofing can allow it in advance. */
+export function eui64Address(prefix: string, mac: string): string {
+  const p = parseIpPrefix(prefix);
+  if (!p || p.family !== 6 || p.length !== 64) throw new Error(`Cannot derive a SLAAC address in "${prefix}": not an IPv6 /64`);
   const b = normalizeMac(mac).split(':').map((h) => parseInt(h, 16));
   const eui = [b[0]! ^ 0x02, b[1]!, b[2]!, 0xff, 0xfe, b[3]!, b[4]!, b[5]!];
-  let value = 0xfe80n << 112n;
+  let value = v6Value(p.address);
   for (let i = 0; i < 8; i++) value |= BigInt(eui[i]!) << BigInt(56 - 8 * i);
   return formatIpv6(value);
+}
+
+/** The fe80::/64 EUI-64 address a guest derives from its MAC. */
+export function linkLocalFromMac(mac: string): string {
+  return eui64Address('fe80::/64', mac);
 }

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { missingRoot, missingTools } from '../base/require-tool.ts';
 import { ExecRunner, type Runner } from '../base/runner.ts';
 import { applyLinks } from './apply-links.ts';
@@ -13,6 +14,7 @@ import type { DnsmasqOptions } from './dnsmasq-config.ts';
 import { applyDnsmasq, stopDnsmasq } from './dnsmasq-process.ts';
 import type { FirewallRuleSpec } from './firewall-rule.ts';
 import type { NetworkLinks } from './link-plan.ts';
+import { eui64Address } from './ip-address.ts';
 import { NamespacedRunner } from './namespaced-runner.ts';
 import { renderRuleset, type NicRules } from './nft-ruleset.ts';
 import { richRuleset } from './nft-ruleset.fixture.ts';
@@ -34,6 +36,15 @@ class Namespaces {
   }
   async removeAll(): Promise<void> {
     for (const n of this.names.reverse()) await root.run({ argv: ['ip', 'netns', 'del', n] }).catch(() => {});
+  }
+}
+
+/** Resolves once `check` holds; fails after 20 s (addresses from RAs arrive when they arrive). */
+async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Gave up waiting for ${what}`);
+    await delay(200);
   }
 }
 
@@ -122,6 +133,7 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
       await g.host.run({ argv: ['ip', 'link', 'add', g.port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', g.ns] });
       const guest = new NamespacedRunner(root, g.ns);
       await guest.run({ argv: ['ip', 'link', 'set', 'eth0', 'address', g.mac] });
+      await guest.run({ argv: ['sysctl', '-qw', 'net.ipv6.conf.eth0.accept_dad=0'] });
       await guest.run({ argv: ['ip', 'link', 'set', 'eth0', 'up'] });
     }
 
@@ -130,12 +142,14 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
       network: 'blue',
       bridge: 'crbr1',
       mtu: 1450,
-      addresses: ['10.77.0.1/24', ...(port === 'g1' ? ['169.254.169.254/32'] : [])],
+      addresses: ['10.77.0.1/24', 'fd77::1/64', ...(port === 'g1' ? ['169.254.169.254/32'] : [])],
       vxlan: { name: 'crvx1', vni: 77, local, remotes: [remote] },
       ports: [{ kind: 'existing', name: port }],
       routed: port === 'g1',
     });
-    const nic = (g: (typeof guests)[number], rules: FirewallRuleSpec[]): NicRules => ({ tap: g.port, bridge: 'crbr1', mac: g.mac, ipv4: [g.ip], ipv6: [], rules });
+    const nic = (g: (typeof guests)[number], rules: FirewallRuleSpec[]): NicRules => ({
+      tap: g.port, bridge: 'crbr1', mac: g.mac, ipv4: [g.ip], ipv6: [eui64Address('fd77::/64', g.mac)], rules,
+    });
     // Host a is the gateway of the segment and masquerades it; host b only bridges.
     const ruleset = (g: (typeof guests)[number], rules: FirewallRuleSpec[]) =>
       renderRuleset({ networks: [{ bridge: 'crbr1', vxlan: 'crvx1', natSubnet: g === guests[0] ? '10.77.0.0/24' : undefined }], nics: [nic(g, rules)] });
@@ -143,7 +157,8 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     const echo6: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmpv6', icmpTypes: [128] };
     const dhcp = (dir: string, g: (typeof guests)[number]): DnsmasqOptions => ({
       network: 'blue', bridge: 'crbr1', runDir: dir, mtu: 1450,
-      ipv4: { subnet: '10.77.0.0/24', router: '10.77.0.1' }, hosts: [{ mac: g.mac, ipv4: g.ip }], staticOnly: true,
+      ipv4: { subnet: '10.77.0.0/24', router: '10.77.0.1' }, ipv6: { mode: 'slaac', prefix: 'fd77::/64', router: g === guests[0] },
+      hosts: [{ mac: g.mac, ipv4: g.ip }], staticOnly: true,
     });
 
     // Links: applied once they change the host, applied again they change nothing.
@@ -170,6 +185,12 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     // Guests on different hosts reach each other over VXLAN.
     assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '3', '10.77.0.12']), 'g1 pings g2 over VXLAN');
     assert.ok(await succeeds(g1, ['busybox', 'ping', '-6', '-c', '2', '-W', '3', '-I', 'eth0', 'fe80::5054:ff:fe77:2']), 'and over IPv6 link-local');
+    // SLAAC from each host's router advertisements, then IPv6 across the overlay.
+    for (const [g, mac] of [[g1, guests[0]!.mac], [g2, guests[1]!.mac]] as const) {
+      const want = `"local":"${eui64Address('fd77::/64', mac)}"`;
+      await waitFor(`a SLAAC address on ${mac}`, async () => (await g.run({ argv: ['ip', '-j', '-6', 'addr', 'show', 'dev', 'eth0'] })).stdout.includes(want));
+    }
+    assert.ok(await succeeds(g1, ['busybox', 'ping', '-6', '-c', '2', '-W', '3', eui64Address('fd77::/64', guests[1]!.mac)]), 'g1 pings g2 at its SLAAC address');
 
     // The gateway host masquerades the segment towards an address outside it (host b's WAN side).
     assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '3', '192.0.2.2']), 'g1 reaches outside the segment through NAT');
@@ -208,6 +229,8 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     await applyRuleset(b, ruleset(guests[1]!, [icmp]));
     assert.match((await b.run({ argv: ['nft', 'list', 'tables'] })).stdout, /table ip loss/);
     assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '20', '-i', '0.2', '-W', '3', '10.77.0.12']), 'pings get through a lossy WAN');
+
+    await b.run({ argv: ['nft', 'delete', 'table', 'ip', 'loss'] });
 
     // Bandwidth limits go on and come off the guest's port.
     assert.ok((await applyTc(a, [{ tap: 'g1', ingressMbit: 10, egressMbit: 5 }])) > 0);
