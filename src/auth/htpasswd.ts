@@ -50,6 +50,8 @@ export class HtpasswdAuthenticator implements Authenticator {
   readonly name = 'htpasswd';
   private loaded: Loaded;
   private reloading: Promise<void> | undefined;
+  /** The last reload failure, so a file that stays missing is reported once, not on every request. */
+  private reloadError = '';
 
   constructor(private readonly opts: HtpasswdOptions) {
     let text: string;
@@ -92,9 +94,12 @@ export class HtpasswdAuthenticator implements Authenticator {
       const next = this.parse(await readFile(this.opts.file, 'utf8'), version, this.loaded.dummy);
       if (mostCommonKind(next.hashes) !== mostCommonKind(this.loaded.hashes)) next.dummy = await dummyHashLike(mostCommon(next.hashes));
       this.loaded = next;
+      this.reloadError = '';
       this.opts.logger.info({ file: this.opts.file, users: next.hashes.size }, 'Reloaded htpasswd file');
     } catch (e) {
-      this.opts.logger.warn({ file: this.opts.file, err: (e as Error).message }, 'Cannot reload htpasswd file: keeping the users loaded before');
+      const err = (e as Error).message;
+      if (err !== this.reloadError) this.opts.logger.warn({ file: this.opts.file, err }, 'Cannot reload htpasswd file: keeping the users loaded before');
+      this.reloadError = err;
     }
   }
 
