@@ -137,10 +137,14 @@ export function desiredSpec(doc: ApplyDoc, current: AnyObject | undefined): Reco
   return spec;
 }
 
+function isEmptyObject(v: unknown): boolean {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0;
+}
+
 /** Whether and how a document changes its live object. */
 export function planChange(doc: ApplyDoc, current: AnyObject | undefined): PlannedChange {
   const want = managed({ ...doc, spec: desiredSpec(doc, current) });
-  if (!current) return { doc, action: 'create', changes: diffJson({}, want) };
+  if (!current) return { doc, action: 'create', changes: diffJson({}, want).filter((c) => c.path === '/spec' || !isEmptyObject(c.to)) };
   const changes = diffJson(managed(current), want);
   return { doc, action: changes.length ? 'update' : 'unchanged', current, changes };
 }

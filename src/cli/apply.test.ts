@@ -77,7 +77,7 @@ test('apply --dry-run prints the diff per object and writes nothing', async () =
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /machine-type "small": would be updated\n  ~ \/spec\/cpus: 1 -> 2\n/);
   assert.match(r.stdout, /vm "app-1" in project "default": would be updated\n  \+ \/labels\/env: "prod"\n/);
-  assert.match(r.stdout, /image "alpine" in project "default": would be created\n/);
+  assert.match(r.stdout, /image "alpine" in project "default": would be created\n  \+ \/spec: \{\}\n/);
   assert.match(r.stdout, /network "backend" in project "default": unchanged\n/);
   assert.match(r.stdout, /Dry run: nothing written\.\n$/);
   assert.equal(await t.store.revision(), before);

@@ -57,7 +57,7 @@ export function addEditCommand(parent: Command, noun: Noun, ctx: CliContext): vo
     const dir = await mkdtemp(join(tmpdir(), 'crowd-edit-'));
     try {
       const file = join(dir, `${noun.kind}-${original.name}.yaml`);
-      const text = YAML.stringify(original);
+      const text = `# Edit ${what} below and save; lines starting with # are ignored.\n# Only labels, metadata and spec can change; an unchanged file writes nothing.\n${YAML.stringify(original)}`;
       await writeFile(file, text, { mode: 0o600 });
       await runEditor(editorCommand(ctx.io.env), file);
       const after = await readFile(file, 'utf8');
