@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { probeFormat } from './format-probe.ts';
 import { checkQcow2Header, parseQcow2Header } from './qcow2-header.ts';
+import { checkVmdkHeader } from './vmdk-header.ts';
 
 function at(offset: number, magic: Buffer | string, length = 0x9100): Buffer {
   const b = Buffer.alloc(length);
@@ -57,4 +58,15 @@ test('a qcow2 header with an unknown version, a short header or a huge size is r
   assert.throws(() => checkQcow2Header(header({ version: 9 }), limit), /version "9" is not supported/);
   assert.throws(() => checkQcow2Header(header({}).subarray(0, 40), limit), /truncated or corrupt/);
   assert.throws(() => checkQcow2Header(header({ size: 1n << 40n }), limit), { code: 'too_large' });
+});
+
+test('a sparse vmdk with zero capacity (its embedded descriptor would name extents) is refused', () => {
+  const kdmv = (capacity: bigint) => {
+    const b = at(0, 'KDMV', 512);
+    b.writeBigUInt64LE(capacity, 12);
+    return b;
+  };
+  assert.doesNotThrow(() => checkVmdkHeader(kdmv(4096n)));
+  assert.throws(() => checkVmdkHeader(kdmv(0n)), /extents in other files are refused/);
+  assert.throws(() => checkVmdkHeader(kdmv(1n).subarray(0, 20)), /truncated or corrupt/);
 });

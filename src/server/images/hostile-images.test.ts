@@ -35,11 +35,14 @@ describe('hostile images are refused with nothing left in the data dir', { skip 
   };
   const qemuImg = (...args: string[]) => execFileSync('qemu-img', args, { stdio: 'ignore' });
 
-  async function refused(path: string, code: string, message: RegExp): Promise<void> {
+  /** Uploads `path`, expects the refusal, checks the data dir is empty; returns the commands that ran. */
+  async function refused(path: string, code: string, message: RegExp): Promise<string[]> {
     const dataDir = join(root, `data-${n++}`);
+    const ran: string[] = [];
+    const exec = new ExecRunner();
     const repo = new ImageRepository({
       dataDir,
-      runner: new ExecRunner(),
+      runner: { run: (cmd) => (ran.push(cmd.argv.join(' ')), exec.run(cmd)) },
       limits: { maxVirtualSizeBytes: 64 * MiB, maxDecompressedBytes: 16 * MiB },
     });
     await repo.init();
@@ -50,18 +53,19 @@ describe('hostile images are refused with nothing left in the data dir', { skip 
       return true;
     });
     assert.deepEqual(filesUnder(dataDir), []);
+    return ran;
   }
 
   test('a qcow2 whose backing file is /etc/shadow', async () => {
     const p = join(fixtures, 'backing.qcow2');
     qemuImg('create', '-f', 'qcow2', '-u', '-b', '/etc/shadow', '-F', 'raw', p, '2M');
-    await refused(p, 'invalid', /backing file are refused/);
+    assert.deepEqual(await refused(p, 'invalid', /backing file are refused/), [], 'no tool opened it');
   });
 
   test('a qcow2 with an external data file', async () => {
     const p = join(fixtures, 'data-file.qcow2');
     qemuImg('create', '-f', 'qcow2', '-o', `data_file=${join(fixtures, 'outside.raw')}`, p, '2M');
-    await refused(p, 'invalid', /external data file are refused/);
+    assert.deepEqual(await refused(p, 'invalid', /external data file are refused/), [], 'no tool opened it');
   });
 
   test('a vmdk descriptor whose extent points outside the file', async () => {
@@ -69,7 +73,18 @@ describe('hostile images are refused with nothing left in the data dir', { skip 
       'outside.vmdk',
       '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="monolithicFlat"\n\nRW 4096 FLAT "/etc/shadow" 0\n',
     );
-    await refused(p, 'invalid', /extents in other files are refused/);
+    assert.deepEqual(await refused(p, 'invalid', /extents in other files are refused/), [], 'no tool opened it');
+  });
+
+  test('a sparse vmdk whose embedded descriptor names /etc/shadow as a flat extent', async () => {
+    const b = Buffer.from(readFileSync(images.disks.vmdk));
+    b.writeBigUInt64LE(0n, 12);
+    const desc = b.indexOf('createType="monolithicSparse"');
+    b.write('createType="monolithicFlat"\n#', desc, 'latin1');
+    const extent = b.indexOf('RW 4096 SPARSE');
+    b.write('RW 4096 FLAT "/etc/shadow" 0\n#', extent, 'latin1');
+    const p = file('embedded.vmdk', b);
+    assert.deepEqual(await refused(p, 'invalid', /extents in other files are refused/), [], 'no tool opened it');
   });
 
   test('a qcow2 with a virtual size above the limit', async () => {

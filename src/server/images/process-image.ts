@@ -10,6 +10,7 @@ import { checkImageInfo } from './image-info-check.ts';
 import type { ImageLimits } from './image-limits.ts';
 import { checkQcow2Header, virtualSizeTooLarge } from './qcow2-header.ts';
 import type { QemuImg } from './qemu-img.ts';
+import { checkVmdkHeader } from './vmdk-header.ts';
 
 /** What an accepted image became: the stored blob plus what was learnt about the source. */
 export interface StoredImage {
@@ -89,6 +90,7 @@ export async function processImage(
     }
     const format = diskFormat(probed);
     if (format === 'qcow2') checkQcow2Header(head, deps.limits);
+    if (format === 'vmdk') checkVmdkHeader(head);
     const info = await deps.qemuImg.info(path, format);
     const { virtualSizeBytes } = checkImageInfo(info, { format, path, maxVirtualSizeBytes: deps.limits.maxVirtualSizeBytes });
     if (format !== 'raw') await deps.qemuImg.check(path, format);
