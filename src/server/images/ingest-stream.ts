@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApiError } from '../../api/errors.ts';
 import { HashingWriter } from './hashing-writer.ts';
+import { streamFailure } from './stream-failure.ts';
 
 /** What the caller expects of a stream before it is accepted. */
 export interface IngestOptions {
@@ -22,9 +23,11 @@ export async function ingestStream(
   opts: IngestOptions,
 ): Promise<{ sha256: string; sizeBytes: number }> {
   const fh = await open(path, 'wx', 0o600);
+  const writer = new HashingWriter(fh, { maxBytes: Math.min(opts.maxBytes, opts.expectedSize ?? Infinity) });
   try {
-    const writer = new HashingWriter(fh, { maxBytes: Math.min(opts.maxBytes, opts.expectedSize ?? Infinity) });
-    await pipeline(body, writer);
+    await pipeline(body, writer).catch((e: unknown) => {
+      throw streamFailure(e, writer.size);
+    });
     const sha256 = writer.hash.digest('hex');
     checkExpected({ sha256, sizeBytes: writer.size }, opts);
     return { sha256, sizeBytes: writer.size };

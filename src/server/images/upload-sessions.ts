@@ -10,6 +10,7 @@ import { isSha256 } from './blob-store.ts';
 import { hashFile } from './hash-file.ts';
 import { HashingWriter } from './hashing-writer.ts';
 import { checkExpected } from './ingest-stream.ts';
+import { streamFailure } from './stream-failure.ts';
 
 /** A resumable upload: bytes arrive in order, each append at the current `offset`. */
 export interface UploadSession {
@@ -120,7 +121,7 @@ export class UploadSessions {
         await fh.sync();
         if (writer.hashMatchesFile) this.hashes.set(id, { hash: writer.hash, size: writer.size });
       }
-      throw e;
+      throw streamFailure(e, writer?.size ?? 0);
     } finally {
       await fh?.close();
       await this.touch(id);
