@@ -64,7 +64,8 @@ const table: [string, Action['verb'], string, string, boolean][] = [
   ['rootReadToken', 'read', 'node', '-', true],
   ['rootReadToken', 'read', 'vm', '-', true],
   ['rootReadToken', 'write', 'vm', 'p1', false],
-  ['host', 'read', 'vm', 'p1', false],
+  ['host', 'read', 'vm', 'p1', true],
+  ['host', 'write', 'network', '-', true],
   ['root', 'write', 'no-such-resource', '-', true],
   ['admin', 'write', 'no-such-resource', 'p1', false],
 ];

@@ -45,7 +45,7 @@ export function visibleProjects(identity: Identity): '*' | string[] {
 /**
  * The decision table, pure:
  *
- *   host credential                      → deny (the node authorizer decides)
+ *   host credential                      → pass (the server's node authorizer decides per object)
  *   outside the identity's token scopes  → deny
  *   cluster admin                        → allow
  *   project resource, no project given   → deny (list per visible project instead)
@@ -55,7 +55,8 @@ export function visibleProjects(identity: Identity): '*' | string[] {
  */
 export function decide(identity: Identity, action: Action): Decision {
   const { verb, resource, project } = action;
-  if (identity.node) return { allow: false, reason: 'host credentials are limited to their node' };
+  // What a node may touch depends on the object; the server's node authorizer decides (as in AdminOnlyAuthorizer).
+  if (identity.node) return { allow: true };
   if (identity.scopes && !scopesAllow(identity.scopes, resource, verb)) return { allow: false, reason: `outside the token's scopes` };
   if (identity.clusterAdmin) return { allow: true };
   const scope = scopeOf(resource);
