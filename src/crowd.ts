@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `crowd` binary: long-running parts (`server`, `up`, later `agent`) get
+ * The `crowd` binary: long-running parts (`server`, `up`, `agent`) get
  * their own entry points; everything else is the CLI. Loaded lazily so the CLI
  * does not pay for the server's imports.
  */
@@ -15,7 +15,13 @@ async function main(): Promise<number> {
     }
     case 'up': {
       const { upMain } = await import('./server/main.ts');
-      await upMain(rest);
+      const { localAgent } = await import('./local-agent.ts');
+      await upMain(rest, undefined, localAgent);
+      return 0;
+    }
+    case 'agent': {
+      const { agentMain } = await import('./agent/main.ts');
+      await agentMain(rest);
       return 0;
     }
     default: {

@@ -17,10 +17,14 @@ export interface Authorizer {
   authorize(identity: Identity, action: Action): void;
 }
 
-/** Cluster administrators may do everything; everyone else nothing (roles come with the authorization issue). */
+/**
+ * Cluster administrators may do everything; everyone else nothing (roles come
+ * with the authorization issue). A node's credential passes here: what a node
+ * may touch depends on the object, so the server's node authorizer decides.
+ */
 export class AdminOnlyAuthorizer implements Authorizer {
   authorize(identity: Identity, action: Action): void {
-    if (identity.clusterAdmin) return;
+    if (identity.clusterAdmin || identity.node) return;
     throw new ApiError('forbidden', `Cannot ${action.verb} ${action.resource}: permission denied`);
   }
 }

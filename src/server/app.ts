@@ -13,6 +13,7 @@ import { installAudit } from './audit-hook.ts';
 import { installAuth } from './auth-hooks.ts';
 import { installErrorBoundary, onClientError } from './errors.ts';
 import { ServerMetrics } from './metrics.ts';
+import { installNodeAccess } from './node-access.ts';
 import { registerAuditRoute } from './routes/audit.ts';
 import { registerHistoryRoutes } from './routes/history.ts';
 import { registerObjectRoutes } from './routes/objects.ts';
@@ -96,6 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
   });
   installAuth(app, { auth: deps.auth, authorizer: deps.authorizer });
+  installNodeAccess(app, deps.store);
   installAudit(app, { store: deps.store, clock, logger: deps.logger });
 
   registerSystemRoutes(app, { store: deps.store, metrics });

@@ -52,18 +52,28 @@ export async function ensureAdminToken(dataDir: string): Promise<{ tokens: Stati
   return { tokens: (doc as { tokens: StaticToken[] }).tokens };
 }
 
-/** Creates the `default` project unless it exists, so a fresh store takes project-scoped objects at once. */
-export async function ensureDefaultProject(store: Store): Promise<void> {
+/** Creates an object unless one of that kind and name exists (a concurrent creator counts as existing). */
+async function ensureObject(store: Store, kind: string, name: string, spec: Record<string, unknown>): Promise<void> {
   try {
-    await store.get({ kind: 'project', idOrName: defaultProject });
+    await store.get({ kind, idOrName: name });
   } catch (e) {
     if (!(e instanceof ApiError) || e.code !== 'not_found') throw e;
     try {
-      await store.create({ kind: 'project', name: defaultProject, spec: { description: 'the default project' } }, { author: 'system', reason: 'bootstrap' });
+      await store.create({ kind, name, spec }, { author: 'system', reason: 'bootstrap' });
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== 'already_exists') throw err;
     }
   }
+}
+
+/** Creates the `default` project unless it exists, so a fresh store takes project-scoped objects at once. */
+export async function ensureDefaultProject(store: Store): Promise<void> {
+  await ensureObject(store, 'project', defaultProject, { description: 'the default project' });
+}
+
+/** Creates the `default` site unless it exists, so hosts can enrol at once. */
+export async function ensureDefaultSite(store: Store): Promise<void> {
+  await ensureObject(store, 'site', 'default', { description: 'created on first start' });
 }
 
 /** Writes the CLI's config (`{server, token}`, mode 0600) unless the file exists; returns whether it wrote. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { AdminOnlyAuthorizer } from '../auth/authorizer.ts';
 import { AuthChain } from '../auth/chain.ts';
+import { NodeCredentialAuthenticator } from '../auth/node-credential.ts';
 import { StaticTokenAuthenticator } from '../auth/static-token.ts';
 import { systemClock, type Clock } from '../base/clock.ts';
 import { createLogger, type Logger } from '../base/logger.ts';
@@ -12,7 +13,11 @@ import { ExecRunner, type Runner } from '../base/runner.ts';
 import { openStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp } from './app.ts';
-import { ensureAdminToken, ensureDefaultProject, writeCliConfig } from './bootstrap.ts';
+import { ensureAdminToken, ensureDefaultProject, ensureDefaultSite, writeCliConfig } from './bootstrap.ts';
+import { Enrolment } from './enrolment.ts';
+import { nodeRoutes } from './routes/nodes.ts';
+import { runLeaseMonitor } from './scheduler/node-lease.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
 import { processEnv, serverPaths, type Env } from './config.ts';
 import { isLoopback, parseListenAddress, serverUrl, type ListenAddress } from './listen-address.ts';
 import { certFingerprint, ensureSelfSignedCert, readTlsFiles, type TlsFiles } from './tls.ts';
@@ -31,6 +36,22 @@ export interface MainIo {
   onListening?: (url: string) => void;
 }
 
+/** What `crowd up` hands its local agent once the server listens. */
+export interface LocalAgentContext {
+  url: string;
+  /** A fresh one-time join token for the default site. */
+  joinToken(): Promise<string>;
+  dataDir: string;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+/** Runs the all-in-one's agent; wired by the binary (the server does not import the agent). */
+export type LocalAgent = (ctx: LocalAgentContext) => Promise<void>;
+
+/** A node that sent no heartbeat for this long is marked unreachable. */
+const leaseMs = 40_000;
+
 function processIo(): MainIo {
   return { env: processEnv(), stdout: process.stdout, stderr: process.stderr };
 }
@@ -46,6 +67,7 @@ interface RunOptions {
   tlsKey?: string;
   /** Write the CLI's config here on first start, if the file does not exist. */
   cliConfig?: string;
+  localAgent?: LocalAgent;
 }
 
 function parseFlags(name: string, argv: string[], io: MainIo, define: (c: Command) => Command): Record<string, string> | undefined {
@@ -88,7 +110,7 @@ export async function serverMain(argv: string[], io: MainIo = processIo()): Prom
 }
 
 /** `crowd up`: everything on this machine, on loopback, with SQLite in the data dir and the CLI configured on first start. */
-export async function upMain(argv: string[], io: MainIo = processIo()): Promise<void> {
+export async function upMain(argv: string[], io: MainIo = processIo(), localAgent?: LocalAgent): Promise<void> {
   const flags = parseFlags('crowd up', argv, io, (c) =>
     c
       .description('Run crowdcloud on this machine (loopback only)')
@@ -100,7 +122,7 @@ export async function upMain(argv: string[], io: MainIo = processIo()): Promise<
   const listen = parseListenAddress(flags.listen!);
   if (!isLoopback(listen.host)) throw new Error(`Cannot run "crowd up" on "${flags.listen}": it serves loopback only; use "crowd server" for other addresses`);
   const dataDir = flags.dataDir ?? paths.dataDir;
-  await run({ storeUrl: `sqlite:${join(dataDir, 'crowd.db')}`, listen, dataDir, cliConfig: paths.cliConfig }, io);
+  await run({ storeUrl: `sqlite:${join(dataDir, 'crowd.db')}`, listen, dataDir, cliConfig: paths.cliConfig, ...(localAgent ? { localAgent } : {}) }, io);
 }
 
 /** Names and addresses a self-signed certificate should cover for a bind address. */
@@ -159,12 +181,16 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
     const store = await openStore(opts.storeUrl, { clock });
     try {
       await ensureDefaultProject(store);
+      await ensureDefaultSite(store);
+      const fingerprint = https ? certFingerprint(https.cert).replace(/^sha256:/, '') : undefined;
+      const enrolment = new Enrolment({ store, clock, ...(fingerprint ? { fingerprint } : {}) });
       const app = await buildApp({
         store,
-        auth: new AuthChain([new StaticTokenAuthenticator(tokens)]),
+        auth: new AuthChain([new StaticTokenAuthenticator(tokens), new NodeCredentialAuthenticator((id) => store.getCredential(id), clock)]),
         authorizer: new AdminOnlyAuthorizer(),
         logger,
         clock,
+        plugins: [nodeRoutes(enrolment)],
         ...(https ? { https: { cert: https.cert, key: https.key } } : {}),
       });
       await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -178,11 +204,24 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
         }
       }
       io.onListening?.(url);
-      const compaction = compactPeriodically(store, clock, logger, stop.signal);
+      const background = [
+        compactPeriodically(store, clock, logger, stop.signal),
+        new Scheduler({ store, logger, clock }).run(stop.signal),
+        runLeaseMonitor({ store, clock, logger }, leaseMs, stop.signal),
+      ];
+      if (opts.localAgent) {
+        const agentDir = join(opts.dataDir, 'agent');
+        const joinToken = async () => (await enrolment.createJoinToken({}, 'system:up')).token;
+        background.push(
+          opts.localAgent({ url, joinToken, dataDir: agentDir, logger, signal: stop.signal }).catch((err: unknown) => {
+            logger.error({ err: err instanceof Error ? err.message : String(err) }, 'the local agent stopped');
+          }),
+        );
+      }
       if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener('abort', resolve, { once: true }));
       logger.info('shutting down');
       await app.close();
-      await compaction;
+      await Promise.all(background);
     } finally {
       await store.close();
     }

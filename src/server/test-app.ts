@@ -8,7 +8,11 @@ import { silentLogger } from '../base/logger.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { buildApp, type AppDeps } from './app.ts';
-import { ensureDefaultProject } from './bootstrap.ts';
+import { NodeCredentialAuthenticator } from '../auth/node-credential.ts';
+import { systemClock } from '../base/clock.ts';
+import { ensureDefaultProject, ensureDefaultSite } from './bootstrap.ts';
+import { Enrolment } from './enrolment.ts';
+import { nodeRoutes } from './routes/nodes.ts';
 
 /** The admin token every test app accepts. */
 export const testToken = 'crowd_test-admin-token';
@@ -18,6 +22,8 @@ export interface TestApp {
   store: Store;
   /** `{authorization: 'Bearer <admin token>'}` for inject calls. */
   auth: { authorization: string };
+  /** Host enrolment, when built with `nodes: true`. */
+  enrolment?: Enrolment;
   /** Creates machine type "small" (cpus 1–4), image "debian" and network "lan", what a VM needs. */
   seed(): Promise<void>;
   close(): Promise<void>;
@@ -28,24 +34,35 @@ export interface TestApp {
  * admin token, for route, client and CLI tests.
  */
 export async function buildTestApp(
-  opts: { clock?: Clock; authenticators?: Authenticator[] } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
+  opts: { clock?: Clock; authenticators?: Authenticator[]; nodes?: boolean } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
 ): Promise<TestApp> {
   const store = new SqliteStore({ path: ':memory:', ...(opts.clock ? { clock: opts.clock } : {}) });
   await ensureDefaultProject(store);
+  const clock = opts.clock ?? systemClock;
+  let enrolment: Enrolment | undefined;
+  const authenticators = [...(opts.authenticators ?? [])];
+  const plugins = [...(opts.plugins ?? [])];
+  if (opts.nodes) {
+    await ensureDefaultSite(store);
+    enrolment = new Enrolment({ store, clock });
+    authenticators.push(new NodeCredentialAuthenticator((id) => store.getCredential(id), clock));
+    plugins.push(nodeRoutes(enrolment));
+  }
   const app = await buildApp({
     store,
-    auth: new AuthChain([new StaticTokenAuthenticator([{ name: 'admin', sha256: hashToken(testToken) }]), ...(opts.authenticators ?? [])]),
+    auth: new AuthChain([new StaticTokenAuthenticator([{ name: 'admin', sha256: hashToken(testToken) }]), ...authenticators]),
     authorizer: new AdminOnlyAuthorizer(),
     logger: silentLogger(),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
     ...(opts.watchBookmarkMs ? { watchBookmarkMs: opts.watchBookmarkMs } : {}),
-    ...(opts.plugins ? { plugins: opts.plugins } : {}),
+    plugins,
   });
   return {
     app,
     store,
     auth: { authorization: `Bearer ${testToken}` },
+    ...(enrolment ? { enrolment } : {}),
     seed: async () => {
       const by = { author: 'seed' };
       await store.create({ kind: 'machine-type', name: 'small', spec: { cpus: 1, memoryMiB: 512, diskGiB: 10, ranges: { cpus: { min: 1, max: 4 } } } }, by);
