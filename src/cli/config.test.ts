@@ -90,3 +90,10 @@ test('login with a wrong token fails and writes nothing', async () => {
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /Missing --token/);
 });
+
+test('login also takes the server and token from the environment', async () => {
+  const path = join(dir, 'from-env', 'config.yaml');
+  const r = await runCaptured(['login'], { env: { CROWD_CONFIG: path, CROWD_URL: url, CROWD_TOKEN: testToken } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(YAML.parse(await readFile(path, 'utf8')), { server: url, token: testToken });
+});

@@ -56,14 +56,13 @@ export function addLoginCommand(program: Command, ctx: CliContext): void {
     .option('--fingerprint <sha256>', 'the certificate fingerprint the server printed (pins without asking)')
     .option('-y, --yes', 'trust the certificate shown without asking')
     .action(async (flags: Flags) => {
-      const globals = program.opts<GlobalFlags>();
-      if (!globals.server) throw new UsageError('Missing --server URL');
-      if (!globals.token) throw new UsageError('Missing --token TOKEN');
-      const settings = resolveSettings(globals, {}, {});
+      const settings = resolveSettings(program.opts<GlobalFlags>(), ctx.io.env, {});
+      const token = settings.token;
+      if (!token) throw new UsageError('Missing --token TOKEN (or CROWD_TOKEN)');
       const fingerprint = await choosePin(ctx, settings.server, flags);
       const client = ctx.clientFor({ ...settings, ...(fingerprint ? { fingerprint } : {}) });
       await client.projects.list({ limit: 1 });
-      const config: ConfigFile = { server: settings.server, token: globals.token };
+      const config: ConfigFile = { server: settings.server, token };
       if (fingerprint) config.fingerprint = fingerprint;
       const path = ctx.configPath();
       writeConfigFile(path, config);
