@@ -11,6 +11,13 @@ import { UsageError } from './usage-error.ts';
 
 export type { CliIo } from './cli-io.ts';
 
+/** Commands of the binary that are not the CLI: shown in help only. */
+const longRunning = [
+  ['up', 'run crowdcloud on this machine: server and agent on loopback, SQLite in the data dir'],
+  ['server', 'run the API server of a site (crowd server --help)'],
+  ['agent', 'run the host agent (crowd agent --help)'],
+] as const;
+
 const untrustedHint = /self[- ]signed|unable to verify|unable to get local issuer|certificate/i;
 
 /** Prints an error as users should see it and returns the exit code: 1 for API errors, 2 for usage errors. */
@@ -42,6 +49,16 @@ function buildProgram(io: CliIo): { program: Command; ctx: CliContext } {
     .exitOverride()
     .configureOutput({ writeOut: (s) => void io.stdout.write(s), writeErr: (s) => void io.stderr.write(s) })
     .showSuggestionAfterError();
+  // Listed for `crowd --help`; the binary (src/crowd.ts) runs them before the CLI is loaded.
+  for (const [name, what] of longRunning)
+    program
+      .command(name)
+      .description(what)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(() => {
+        throw new UsageError(`"crowd ${name}" runs through the crowd binary, not runCli`);
+      });
   for (const noun of nouns) addNounCommands(program, noun, ctx);
   addApplyCommand(program, ctx);
   addLoginCommand(program, ctx);
