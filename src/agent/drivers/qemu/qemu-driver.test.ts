@@ -112,3 +112,21 @@ test('a guest that powers off while no driver watches is found stopped, and QEMU
   assert.equal(info.exit?.kind, 'poweroff');
   assert.equal(await isVmProcess(pid, join(s.runDir, 'self-off', 'qemu.pid')), false);
 });
+
+test('destroy stops the QEMU and removes the files even when the VM\'s config file is corrupt', { skip, timeout: 60_000 }, async (t) => {
+  const s = await sandbox();
+  const d = new QemuDriver({ runDir: s.runDir });
+  t.after(async () => {
+    await d.close();
+    await s.cleanup();
+  });
+  const pid = (await d.start(s.config('corrupt'))).pid!;
+  const dir = join(s.runDir, 'corrupt');
+  await writeFile(join(dir, 'config.json'), '{not json');
+  await d.close();
+  const fresh = new QemuDriver({ runDir: s.runDir });
+  t.after(() => fresh.close());
+  await fresh.destroy('corrupt');
+  assert.equal(await isVmProcess(pid, join(dir, 'qemu.pid')), false);
+  assert.equal(existsSync(dir), false);
+});

@@ -136,16 +136,19 @@ export class QemuDriver implements Driver {
   }
 
   async destroy(id: string): Promise<void> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) return;
     const p = vmPaths(this.opts.runDir, id);
-    const t = this.vms.get(id) ?? (existsSync(p.config) ? await this.load(id).catch(() => undefined) : undefined);
-    if (t && (await this.alive(t))) {
+    // Even with an unreadable config.json, a QEMU named by the pid file is stopped before its files go.
+    const t: Tracked = this.vms.get(id) ??
+      (await this.load(id).catch(async () => ({ config: { id, name: id } as VmConfig, paths: p, stopping: false, pid: await readPid(p.pidFile) })));
+    if (await this.alive(t)) {
       t.stopping = true;
       await this.kill(t);
     }
-    t?.qmp?.close();
-    t?.console?.destroy();
+    t.qmp?.close();
+    t.console?.destroy();
     this.vms.delete(id);
-    if (/^[A-Za-z0-9_-]{1,64}$/.test(id)) await rm(p.dir, { recursive: true, force: true });
+    await rm(p.dir, { recursive: true, force: true });
   }
 
   async recover(id: string): Promise<VmInfo> {
@@ -315,8 +318,8 @@ export class QemuDriver implements Driver {
 
   /** Hard stop: QMP quit, then SIGKILL. */
   private async kill(t: Tracked): Promise<void> {
-    await this.qmp(t).then((q) => q.execute('quit', undefined, { timeoutMs: 2000 })).catch(() => undefined);
-    if (await waitGone(t.pid, t.paths.pidFile, 5000)) return;
+    const quit = await this.qmp(t).then((q) => q.execute('quit', undefined, { timeoutMs: 2000 })).then(() => true, () => false);
+    if (quit && (await waitGone(t.pid, t.paths.pidFile, 5000))) return;
     try {
       process.kill(t.pid!, 'SIGKILL');
     } catch {
