@@ -187,3 +187,26 @@ test('audit shows the writes made through the CLI, newest first', async () => {
   const table = await ok(['audit', '--limit', '1']);
   assert.match(table, /^ID\s+TIME\s+WHO\s+SOURCE\s+METHOD\s+PATH\s+STATUS\n\d+\s+\S+\s+admin\s+\S+\s+POST\s+\/v1\/images\S*\s+201\n$/);
 });
+
+test('crowd watch follows several kinds, and an unknown kind is refused before anything is sent', async () => {
+  const start = (await t.store.revision());
+  const ac = new AbortController();
+  let seen = '';
+  const watching = crowd(['watch', '--kinds', 'image,network', '--revision', String(start), '-o', 'json'], {
+    signal: ac.signal,
+    onStdout: (s) => {
+      seen += s;
+      if (/"gw-net"/.test(seen)) ac.abort();
+    },
+  });
+  await ok(['image', 'create', 'gw-img']);
+  await ok(['vm', 'create', 'gw-vm', ...vmFlags]);
+  await ok(['network', 'create', 'gw-net', '--subnet', '10.77.0.0/24']);
+  const r = await watching;
+  assert.equal(r.code, 0, r.stderr);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.type !== 'bookmark');
+  assert.deepEqual(events.map((e) => `${e.type} ${e.object.kind}/${e.object.name}`), ['put image/gw-img', 'put network/gw-net']);
+  const bad = await crowd(['watch', '--kinds', 'vm,gizmo']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /Unknown kind "gizmo" in --kinds/);
+});

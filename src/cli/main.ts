@@ -7,6 +7,7 @@ import { CliContext } from './context.ts';
 import { addLoginCommand } from './login.ts';
 import { nouns } from './nouns.ts';
 import { addNounCommands } from './resource-commands.ts';
+import { addGlobalWatchCommand } from './watch-command.ts';
 import { UsageError } from './usage-error.ts';
 
 export type { CliIo } from './cli-io.ts';
@@ -63,6 +64,7 @@ function buildProgram(io: CliIo): { program: Command; ctx: CliContext } {
   addApplyCommand(program, ctx);
   addLoginCommand(program, ctx);
   addAuditCommand(program, ctx);
+  addGlobalWatchCommand(program, ctx);
   return { program, ctx };
 }
 
