@@ -37,6 +37,7 @@ test('an empty host gets bridge, VXLAN with head-end replication, and ports', ()
   assert.deepEqual(lines(planLinks([net], state)), [
     'ip link add name crbr1 mtu 1450 type bridge stp_state 0 forward_delay 0 nf_call_iptables 1 nf_call_ip6tables 1',
     'ip link set dev crbr1 alias crowd:bridge:blue',
+    'sysctl -qw net/ipv6/conf/crbr1/accept_ra=0',
     'ip link set dev crbr1 up',
     'ip addr add 10.0.0.1/24 dev crbr1',
     'ip link add name crvx1 mtu 1450 type vxlan id 42 local 192.0.2.1 dstport 4789 nolearning',

@@ -95,7 +95,11 @@ function planBridge(net: NetworkLinks, link: LinkInfo | undefined): HostStep[] {
   const steps: HostStep[] = [];
   const mtu = net.mtu !== undefined ? ['mtu', String(net.mtu)] : [];
   const opts = ['stp_state', '0', 'forward_delay', '0', 'nf_call_iptables', '1', 'nf_call_ip6tables', '1'];
-  if (!link) steps.push(...created(net.bridge, ['ip', 'link', 'add', 'name', net.bridge, ...mtu, 'type', 'bridge', ...opts], aliasOf('bridge', net.network)));
+  if (!link) {
+    steps.push(...created(net.bridge, ['ip', 'link', 'add', 'name', net.bridge, ...mtu, 'type', 'bridge', ...opts], aliasOf('bridge', net.network)));
+    // The host never takes addresses or routes from router advertisements on a guest segment (a router VM sends them).
+    steps.push({ argv: ['sysctl', '-qw', `net/ipv6/conf/${net.bridge}/accept_ra=0`], undo: [] });
+  }
   else {
     const b = link.bridge!;
     if (b.stpState !== 0 || b.forwardDelay !== 0 || b.nfCallIptables !== 1 || b.nfCallIp6tables !== 1) {

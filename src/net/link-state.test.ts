@@ -11,6 +11,7 @@ const ipJson = JSON.stringify([
       { family: 'inet', local: '10.0.0.1', prefixlen: 24, scope: 'global' },
       { family: 'inet6', local: 'fd00:0::1', prefixlen: 64, scope: 'global' },
       { family: 'inet6', local: 'fe80::1', prefixlen: 64, scope: 'link' },
+      { family: 'inet6', local: 'fd00::4ec:dfff:fe5c:db42', prefixlen: 64, scope: 'global', dynamic: true },
     ],
   },
   {

@@ -13,7 +13,8 @@ import { applyTc } from './apply-tc.ts';
 import type { DnsmasqOptions } from './dnsmasq-config.ts';
 import { applyDnsmasq, stopDnsmasq } from './dnsmasq-process.ts';
 import type { FirewallRuleSpec } from './firewall-rule.ts';
-import type { NetworkLinks } from './link-plan.ts';
+import { planLinks, type NetworkLinks } from './link-plan.ts';
+import { readLinkState } from './link-state.ts';
 import { eui64Address } from './ip-address.ts';
 import { NamespacedRunner } from './namespaced-runner.ts';
 import { renderRuleset, type NicRules } from './nft-ruleset.ts';
@@ -163,7 +164,7 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
 
     // Links: applied once they change the host, applied again they change nothing.
     assert.ok((await applyLinks(a, [links('192.0.2.1', '192.0.2.2', 'g1')])) > 0);
-    assert.equal(await applyLinks(a, [links('192.0.2.1', '192.0.2.2', 'g1')]), 0);
+    assert.deepEqual(planLinks([links('192.0.2.1', '192.0.2.2', 'g1')], await readLinkState(a)), []);
     await applyLinks(b, [links('192.0.2.2', '192.0.2.1', 'g2')]);
     const fdb = await b.run({ argv: ['bridge', 'fdb', 'show', 'dev', 'crvx1'] });
     assert.match(fdb.stdout, /00:00:00:00:00:00 dst 192\.0\.2\.1 self permanent/);
@@ -202,7 +203,7 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     await applyRuleset(b, ruleset(guests[1]!, [icmp, { ...tcp8080, action: 'accept' }]));
     const reply = await g1.run({ argv: connect, timeoutMs: 20_000 });
     assert.equal(reply.stdout.trim(), 'hello');
-    assert.equal(await applyLinks(b, [links('192.0.2.2', '192.0.2.1', 'g2')]), 0);
+    assert.deepEqual(planLinks([links('192.0.2.2', '192.0.2.1', 'g2')], await readLinkState(b)), []);
 
     // The metadata address reaches only the guest's own host, and replies arrive with TTL 1.
     await listen(`${tag}a`, 80, children, 'meta-a', '169.254.169.254');
