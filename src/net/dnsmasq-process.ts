@@ -10,6 +10,7 @@ export interface ProcessTable {
   signal(pid: number, sig: 'SIGHUP' | 'SIGTERM' | 'SIGKILL'): void;
 }
 
+/** The real process table: /proc and kill(2). */
 export const procProcessTable: ProcessTable = {
   cmdline(pid) {
     try {
@@ -23,12 +24,14 @@ export const procProcessTable: ProcessTable = {
   },
 };
 
+/** What the dnsmasq applier needs from the outside world. */
 export interface DnsmasqDeps {
   runner: Runner;
   processes?: ProcessTable;
   clock?: Clock;
 }
 
+/** What applying did, for logs and tests. */
 export type DnsmasqOutcome = 'started' | 'restarted' | 'reloaded' | 'unchanged';
 
 function readText(path: string): string | undefined {

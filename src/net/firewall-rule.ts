@@ -22,6 +22,7 @@ export function memberSetNames(name: string): { v4: string; v6: string } {
   return { v4: `m_${id}_v4`, v6: `m_${id}_v6` };
 }
 
+/** Member set names: DNS labels short enough for nft set names. */
 export const memberSetPattern = /^[a-z0-9][a-z0-9-]{0,47}$/;
 
 function fail(where: string, message: string): never {

@@ -20,6 +20,7 @@ export interface HostNetworkSpec {
   dnsmasqRunDir: string;
 }
 
+/** How much each layer changed (0 everywhere when the host was in sync). */
 export interface HostNetworkResult {
   linkChanges: number;
   tcChanges: number;

@@ -103,6 +103,7 @@ export function ipv4Netmask(length: number): string {
   return formatIpv4(((1n << 32n) - 1n) ^ ((1n << BigInt(32 - length)) - 1n));
 }
 
+/** A lower-case colon-separated MAC. */
 export const macPattern = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** Lower-cases and checks a MAC; throws on a malformed one. */

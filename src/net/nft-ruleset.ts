@@ -31,12 +31,14 @@ export interface MemberSet {
   addresses: string[];
 }
 
+/** Everything the host's ruleset is rendered from. */
 export interface RulesetOptions {
   networks: RulesetNetwork[];
   nics: NicRules[];
   sets?: MemberSet[];
 }
 
+/** Where guests find the metadata service (served by their own host only). */
 export const metadataIpv4 = '169.254.169.254';
 export const metadataIpv6 = 'fe80::a9fe:a9fe';
 const ifname = /^[A-Za-z0-9_.-]{1,15}$/;
