@@ -13,14 +13,15 @@ import { applyTc } from './apply-tc.ts';
 import type { DnsmasqOptions } from './dnsmasq-config.ts';
 import { applyDnsmasq, stopDnsmasq } from './dnsmasq-process.ts';
 import type { FirewallRuleSpec } from './firewall-rule.ts';
+import { applyHostNetwork, type HostNetworkSpec } from './host-network.ts';
 import { planLinks, type NetworkLinks } from './link-plan.ts';
 import { readLinkState } from './link-state.ts';
 import { eui64Address } from './ip-address.ts';
 import { NamespacedRunner } from './namespaced-runner.ts';
-import { renderRuleset, type NicRules } from './nft-ruleset.ts';
+import { renderRuleset, type NicRules, type RulesetOptions } from './nft-ruleset.ts';
 import { richRuleset } from './nft-ruleset.fixture.ts';
 
-const skip = missingRoot() ?? missingTools('ip', 'nft', 'dnsmasq', 'bridge', 'tc', 'busybox', 'socat');
+const skip = missingRoot() ?? missingTools('ip', 'nft', 'dnsmasq', 'bridge', 'tc', 'sysctl', 'busybox', 'socat');
 const root = new ExecRunner();
 const tag = `cn${process.pid}`;
 
@@ -152,8 +153,11 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
       tap: g.port, bridge: 'crbr1', mac: g.mac, ipv4: [g.ip], ipv6: [eui64Address('fd77::/64', g.mac)], rules,
     });
     // Host a is the gateway of the segment and masquerades it; host b only bridges.
-    const ruleset = (g: (typeof guests)[number], rules: FirewallRuleSpec[]) =>
-      renderRuleset({ networks: [{ bridge: 'crbr1', vxlan: 'crvx1', natSubnet: g === guests[0] ? '10.77.0.0/24' : undefined }], nics: [nic(g, rules)] });
+    const rulesetOptions = (g: (typeof guests)[number], rules: FirewallRuleSpec[]): RulesetOptions => ({
+      networks: [{ bridge: 'crbr1', vxlan: 'crvx1', natSubnet: g === guests[0] ? '10.77.0.0/24' : undefined }],
+      nics: [nic(g, rules)],
+    });
+    const ruleset = (g: (typeof guests)[number], rules: FirewallRuleSpec[]) => renderRuleset(rulesetOptions(g, rules));
     const icmp: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmp' };
     const echo6: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmpv6', icmpTypes: [128] };
     const dhcp = (dir: string, g: (typeof guests)[number]): DnsmasqOptions => ({
@@ -165,16 +169,23 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     // Links: applied once they change the host, applied again they change nothing.
     assert.ok((await applyLinks(a, [links('192.0.2.1', '192.0.2.2', 'g1')])) > 0);
     assert.deepEqual(planLinks([links('192.0.2.1', '192.0.2.2', 'g1')], await readLinkState(a)), []);
-    await applyLinks(b, [links('192.0.2.2', '192.0.2.1', 'g2')]);
+    const tcp8080: FirewallRuleSpec = { direction: 'ingress', action: 'reject', protocol: 'tcp', ports: ['8080'] };
+    // Host b converges every layer in one call; a second call finds nothing to do.
+    const hostB: HostNetworkSpec = {
+      links: [links('192.0.2.2', '192.0.2.1', 'g2')],
+      ruleset: rulesetOptions(guests[1]!, [icmp, echo6, tcp8080]),
+      bandwidth: [{ tap: 'g2' }],
+      dnsmasq: [dhcp(dnsmasqDirs[1]!, guests[1]!)],
+      dnsmasqRunDir: dnsmasqDirs[1]!,
+    };
+    assert.deepEqual((await applyHostNetwork(hostB, { runner: b })).dnsmasq, { blue: 'started' });
+    assert.deepEqual(await applyHostNetwork(hostB, { runner: b }), { linkChanges: 0, tcChanges: 0, dnsmasq: { blue: 'unchanged' } });
     const fdb = await b.run({ argv: ['bridge', 'fdb', 'show', 'dev', 'crvx1'] });
     assert.match(fdb.stdout, /00:00:00:00:00:00 dst 192\.0\.2\.1 self permanent/);
 
-    // Firewalls, then DHCP from each host's own dnsmasq.
+    // Host a layer by layer: firewall, then DHCP from its own dnsmasq.
     await applyRuleset(a, ruleset(guests[0]!, [icmp]));
-    const tcp8080: FirewallRuleSpec = { direction: 'ingress', action: 'reject', protocol: 'tcp', ports: ['8080'] };
-    await applyRuleset(b, ruleset(guests[1]!, [icmp, echo6, tcp8080]));
     assert.equal(await applyDnsmasq(dhcp(dnsmasqDirs[0]!, guests[0]!), { runner: a }), 'started');
-    assert.equal(await applyDnsmasq(dhcp(dnsmasqDirs[1]!, guests[1]!), { runner: b }), 'started');
     assert.equal(await applyDnsmasq(dhcp(dnsmasqDirs[0]!, guests[0]!), { runner: a }), 'unchanged');
     const script = join(runDir, 'udhcpc.sh');
     writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$subnet" dev "$interface" && ip route add default via "$router"\nexit 0\n');
