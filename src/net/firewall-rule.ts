@@ -91,11 +91,10 @@ function remoteMatches(where: string, rule: FirewallRuleSpec, sets: ReadonlySet<
   return out;
 }
 
-function rateText(where: string, r: NonNullable<FirewallRuleSpec['rateLimit']>): string {
+function checkRate(where: string, r: NonNullable<FirewallRuleSpec['rateLimit']>): void {
   if (!Number.isInteger(r.rate) || r.rate < 1 || r.rate > 1_000_000) fail(where, `rate ${r.rate} is outside 1-1000000`);
   if (r.per !== 'second' && r.per !== 'minute') fail(where, `rate period "${String(r.per)}" is not second or minute`);
   if (r.unit !== 'packets' && r.unit !== 'connections') fail(where, `rate unit "${String(r.unit)}" is not packets or connections`);
-  return `${r.unit === 'connections' ? 'ct state new ' : ''}limit rate`;
 }
 
 function logText(where: string, prefix: string | undefined): string {
@@ -104,35 +103,49 @@ function logText(where: string, prefix: string | undefined): string {
   return `log prefix "${prefix}" `;
 }
 
+/** A rule compiled for one NIC chain. */
+export interface CompiledRule {
+  /** Lines for the chain new (not established) packets walk, in rule order. */
+  lines: string[];
+  /** Lines established packets must pass too: packet-rate limits apply to whole flows. */
+  established: string[];
+  /** The named limit this rule's lines share across address families and both paths. */
+  limit?: { name: string; definition: string };
+}
+
 /**
- * Compiles one rule into nftables rule lines for a NIC's ingress or egress
- * chain. In an egress chain "accept" is `return`: the packet still has to
- * pass the receiving NIC's ingress chain in the same hook.
+ * Compiles one rule into nftables lines for a NIC's ingress or egress chain.
+ * In an egress chain "accept" is `return`: the packet still has to pass the
+ * receiving NIC's ingress chain in the same hook. A rate limit is one named
+ * limit per rule: an accept rule drops what exceeds it, a drop/reject rule
+ * acts on at most that much.
  */
-export function compileRule(rule: FirewallRuleSpec, opts: { where: string; sets: ReadonlySet<string> }): string[] {
+export function compileRule(rule: FirewallRuleSpec, opts: { where: string; sets: ReadonlySet<string>; limitName: string }): CompiledRule {
   const { where } = opts;
   if (rule.direction !== 'ingress' && rule.direction !== 'egress') fail(where, `direction "${String(rule.direction)}" is not ingress or egress`);
   if (!['accept', 'drop', 'reject'].includes(rule.action)) fail(where, `action "${String(rule.action)}" is not accept, drop or reject`);
   const log = logText(where, rule.logPrefix);
-  const limit = rule.rateLimit ? rateText(where, rule.rateLimit) : '';
   const verdict =
     rule.action === 'accept'
       ? rule.direction === 'ingress' ? 'accept' : 'return'
       : rule.action === 'drop'
         ? 'drop'
         : rule.protocol === 'tcp' ? 'reject with tcp reset' : 'reject with icmpx admin-prohibited';
-  const lines: string[] = [];
+  const r = rule.rateLimit;
+  if (r) checkRate(where, r);
+  const out: CompiledRule = { lines: [], established: [] };
+  if (r) out.limit = { name: opts.limitName, definition: `limit ${opts.limitName} { rate ${rule.action === 'accept' ? 'over ' : ''}${r.rate}/${r.per} }` };
+  const limited = `limit name "${opts.limitName}"`;
+  const newOnly = r?.unit === 'connections' ? 'ct state new ' : '';
   for (const remote of remoteMatches(where, rule, opts.sets)) {
     const proto = protocolMatch(where, rule, remote.family);
     if (proto === undefined) continue;
     const match = [remote.text, proto].filter(Boolean).join(' ');
     const prefix = match ? `${match} ` : '';
-    if (!rule.rateLimit) lines.push(`${prefix}${log}${verdict}`);
-    else {
-      const per = `${rule.rateLimit.rate}/${rule.rateLimit.per}`;
-      if (rule.action === 'accept') lines.push(`${prefix}${limit} over ${per} drop`, `${prefix}${log}${verdict}`);
-      else lines.push(`${prefix}${limit} ${per} ${log}${verdict}`);
-    }
+    if (!r) out.lines.push(`${prefix}${log}${verdict}`);
+    else if (rule.action === 'accept') out.lines.push(`${prefix}${newOnly}${limited} drop`, `${prefix}${log}${verdict}`);
+    else out.lines.push(`${prefix}${newOnly}${limited} ${log}${verdict}`);
+    if (r?.unit === 'packets') out.established.push(`${prefix}${limited} drop`);
   }
-  return lines;
+  return out;
 }

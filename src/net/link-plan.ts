@@ -1,6 +1,7 @@
 import type { HostStep } from './host-step.ts';
 import { parseInterfaceAddress, parseIpAddress, prefixText } from './ip-address.ts';
 import type { LinkInfo, LinkState } from './link-state.ts';
+import { compareText } from './compare-text.ts';
 
 /** A VM NIC's host side: a tap crowdcloud creates, or an interface that already exists (a veth in tests). */
 export type PortLink = { kind: 'tap'; name: string; owner?: number } | { kind: 'existing'; name: string };
@@ -172,7 +173,7 @@ function planRemovals(desired: NetworkLinks[], state: LinkState): HostStep[] {
   const wanted = new Set(desired.flatMap((n) => [n.bridge, ...(n.vxlan ? [n.vxlan.name] : []), ...n.ports.map((p) => p.name)]));
   const ourBridges = new Set([...state.links.values()].filter((l) => l.kind === 'bridge' && isOurs(l, 'bridge')).map((l) => l.name));
   const steps: HostStep[] = [];
-  const sorted = [...state.links.values()].sort((a, b) => a.name.localeCompare(b.name));
+  const sorted = [...state.links.values()].sort((a, b) => compareText(a.name, b.name));
   for (const l of sorted) {
     if (wanted.has(l.name) || ourBridges.has(l.name)) continue;
     if (isOurs(l, 'tap') || isOurs(l, 'vxlan')) steps.push({ argv: ['ip', 'link', 'del', l.name], undo: [] });
@@ -192,10 +193,10 @@ function planRemovals(desired: NetworkLinks[], state: LinkState): HostStep[] {
 export function planLinks(desired: NetworkLinks[], state: LinkState): HostStep[] {
   checkDesired(desired);
   const steps: HostStep[] = [];
-  for (const net of [...desired].sort((a, b) => a.bridge.localeCompare(b.bridge))) {
+  for (const net of [...desired].sort((a, b) => compareText(a.bridge, b.bridge))) {
     steps.push(...planBridge(net, state.links.get(net.bridge)));
     if (net.vxlan) steps.push(...planVxlan(net, net.vxlan, state));
-    for (const port of [...net.ports].sort((a, b) => a.name.localeCompare(b.name))) steps.push(...planPort(net, port, state));
+    for (const port of [...net.ports].sort((a, b) => compareText(a.name, b.name))) steps.push(...planPort(net, port, state));
   }
   if (desired.some((n) => n.routed) && !state.ipv4Forwarding)
     steps.push({ argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'], undo: [['sysctl', '-w', 'net.ipv4.ip_forward=0']] });

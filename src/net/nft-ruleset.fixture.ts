@@ -12,7 +12,7 @@ export const richRuleset: RulesetOptions = {
   ],
   nics: [
     {
-      tap: 'crtap2',
+      tap: 'cr-tap.2',
       bridge: 'crbr2',
       mac: '52:54:00:00:00:02',
       ipv4: [],
@@ -36,6 +36,7 @@ export const richRuleset: RulesetOptions = {
         { direction: 'egress', action: 'reject', protocol: 'tcp', ports: ['25'] },
         { direction: 'egress', action: 'drop', remote: { cidrs: ['198.51.100.7'] }, rateLimit: { rate: 100, per: 'second', unit: 'packets' } },
         { direction: 'egress', action: 'accept', protocol: 'any', remote: { cidrs: ['10.0.0.0/8'], set: 'empty-one' } },
+        { direction: 'egress', action: 'accept', protocol: 'udp', rateLimit: { rate: 1000, per: 'second', unit: 'packets' } },
         { direction: 'egress', action: 'reject' },
       ],
     },

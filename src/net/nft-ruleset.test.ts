@@ -31,7 +31,7 @@ test('egress accept only returns, so the receiving NIC\'s ingress chain still de
     networks: [{ bridge: 'b' }],
     nics: [{ tap: 't', bridge: 'b', mac: '52:54:00:00:00:01', ipv4: ['10.0.0.2'], ipv6: [], rules: [{ direction: 'egress', action: 'accept', protocol: 'udp' }] }],
   });
-  assert.match(text, /chain out_t \{\n\t\tmeta l4proto udp return\n\t\}/);
+  assert.match(text, /chain out_t \{\n\t\tct state established,related return\n\t\tmeta l4proto udp return\n\t\}/);
   assert.match(text, /\tchain in_t \{\n(?:\t\t.*\n)*\t\tdrop\n\t\}/);
 });
 
@@ -57,6 +57,16 @@ test('bad rules and NICs are refused with the place and the reason', () => {
     [{ tap: 'bad name' }, /Cannot render NIC "bad name": not a valid interface name/],
   ];
   for (const [patch, message] of cases) assert.throws(() => renderRuleset({ networks: [{ bridge: 'b1' }], nics: [{ ...nic, ...patch }] }), message);
+});
+
+test('packet-rate limits also hold for established flows, sharing one named limit per rule', () => {
+  const text = renderRuleset({
+    networks: [{ bridge: 'b' }],
+    nics: [{ ...nic, bridge: 'b', rules: [{ direction: 'ingress', action: 'accept', protocol: 'icmp', rateLimit: { rate: 5, per: 'second', unit: 'packets' } }] }],
+  });
+  assert.match(text, /\tlimit r_t1_0 \{ rate over 5\/second \}\n/);
+  assert.match(text, /\tchain est_in_t1 \{\n\t\tmeta l4proto icmp limit name "r_t1_0" drop\n\t\taccept\n\t\}/);
+  assert.match(text, /\tchain in_t1 \{\n\t\tct state established,related goto est_in_t1\n/);
 });
 
 test('two NICs may not claim one address on a bridge, but may on different bridges', () => {

@@ -1,5 +1,6 @@
 import { compileRule, memberSetNames, memberSetPattern, type FirewallRuleSpec } from './firewall-rule.ts';
 import { ipv6Hex, linkLocalFromMac, normalizeMac, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
+import { compareText } from './compare-text.ts';
 
 /** A network's bridge as the ruleset sees it. */
 export interface RulesetNetwork {
@@ -91,23 +92,36 @@ function spoofChain(p: NicPlan): string[] {
   return out;
 }
 
-function nicChains(p: NicPlan, sets: ReadonlySet<string>): string[] {
+/** A NIC's chains and the named limits its rules share. */
+function nicChains(p: NicPlan, sets: ReadonlySet<string>): { chains: string[]; limits: string[] } {
   const { nic } = p;
-  const compiled = nic.rules.map((r, i) => ({ direction: r.direction, lines: compileRule(r, { where: `rule ${i} of NIC "${nic.tap}"`, sets }) }));
-  const rules = (dir: 'ingress' | 'egress') => compiled.flatMap((c) => (c.direction === dir ? c.lines : [])).map((l) => `\t\t${l}`);
-  return [
-    `\tchain in_${nic.tap} {`,
+  const compiled = nic.rules.map((r, i) => ({
+    direction: r.direction,
+    ...compileRule(r, { where: `rule ${i} of NIC "${nic.tap}"`, sets, limitName: `r_${nic.tap}_${i}` }),
+  }));
+  const pick = (dir: 'ingress' | 'egress', what: 'lines' | 'established') =>
+    compiled.flatMap((c) => (c.direction === dir ? c[what] : [])).map((l) => `\t\t${l}`);
+  const chains: string[] = [];
+  const chain = (name: string, body: string[]) => chains.push(`\tchain ${name} {`, ...body, '\t}');
+  const established = (dir: 'ingress' | 'egress', name: string, done: string) => {
+    const lines = pick(dir, 'established');
+    if (!lines.length) return [`\t\tct state established,related ${done}`];
+    chain(`est_${name}`, [...lines, ...(done === 'accept' ? ['\t\taccept'] : [])]);
+    return [`\t\tct state established,related goto est_${name}`];
+  };
+  const inbound = [
+    ...established('ingress', `in_${nic.tap}`, 'accept'),
     '\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept',
     '\t\tudp sport 67 udp dport 68 accept',
     '\t\tudp sport 547 udp dport 546 accept',
     ...(nic.geekMode ? ['\t\ttcp dport 22 accept'] : []),
-    ...rules('ingress'),
+    ...pick('ingress', 'lines'),
     '\t\tdrop',
-    '\t}',
-    `\tchain out_${nic.tap} {`,
-    ...rules('egress'),
-    '\t}',
   ];
+  const outbound = [...established('egress', `out_${nic.tap}`, 'return'), ...pick('egress', 'lines')];
+  chain(`in_${nic.tap}`, inbound);
+  chain(`out_${nic.tap}`, outbound);
+  return { chains, limits: compiled.flatMap((c) => (c.limit ? [`\t${c.limit.definition}`] : [])) };
 }
 
 function checkSets(sets: MemberSet[]): Map<string, { v4: string[]; v6: string[] }> {
@@ -156,12 +170,12 @@ function bridgeTable(nics: NicPlan[], vxlans: string[]): string[] {
 }
 
 function inetTable(opts: RulesetOptions, nics: NicPlan[], sets: Map<string, { v4: string[]; v6: string[] }>): string[] {
-  const networks = [...opts.networks].sort((a, b) => a.bridge.localeCompare(b.bridge));
+  const networks = [...opts.networks].sort((a, b) => compareText(a.bridge, b.bridge));
   const bridges = networks.map((n) => q(n.bridge));
   const entry = (p: NicPlan, addr: string, chain: string) => `${q(p.nic.bridge)} . ${addr} : jump ${chain}_${p.nic.tap}`;
   const v4 = (chain: string) => nics.flatMap((p) => p.v4.map((a) => entry(p, a, chain)));
   const v6 = (chain: string) => nics.flatMap((p) => [p.linkLocal, ...p.v6].map((a) => entry(p, a, chain)));
-  const setLines = [...sets.entries()].sort(([a], [b]) => a.localeCompare(b)).flatMap(([name, s]) => {
+  const setLines = [...sets.entries()].sort(([a], [b]) => compareText(a, b)).flatMap(([name, s]) => {
     const n = memberSetNames(name);
     return [
       `\tset ${n.v4} { type ipv4_addr; flags interval;${elements(s.v4)} }`,
@@ -169,11 +183,13 @@ function inetTable(opts: RulesetOptions, nics: NicPlan[], sets: Map<string, { v4
     ];
   });
   const dns = networks.filter((n) => n.dns).map((n) => q(n.bridge));
+  const perNic = nics.map((p) => nicChains(p, new Set(sets.keys())));
   const nat = networks.filter((n) => n.natSubnet !== undefined);
   return [
     'table inet crowd {',
     `\tset bridges { type ifname;${elements(bridges)} }`,
     ...setLines,
+    ...perNic.flatMap((n) => n.limits),
     `\tmap ingress_v4 { type ifname . ipv4_addr : verdict;${elements(v4('in'))} }`,
     `\tmap ingress_v6 { type ifname . ipv6_addr : verdict;${elements(v6('in'))} }`,
     `\tmap egress_v4 { type ifname . ipv4_addr : verdict;${elements(v4('out'))} }`,
@@ -183,12 +199,12 @@ function inetTable(opts: RulesetOptions, nics: NicPlan[], sets: Map<string, { v4
     `\t\tip daddr ${metadataIpv4} drop`,
     `\t\tip6 daddr ${metadataIpv6} drop`,
     ...networks.map((n) => `\t\tiifname ${q(n.bridge)} oifname @bridges oifname != ${q(n.bridge)} drop`),
-    '\t\tct state established,related accept',
     '\t\tct state invalid drop',
     '\t\tiifname . ip saddr vmap @egress_v4',
     '\t\tiifname . ip6 saddr vmap @egress_v6',
     '\t\toifname . ip daddr vmap @ingress_v4',
     '\t\toifname . ip6 daddr vmap @ingress_v6',
+    '\t\tct state established,related accept',
     '\t}',
     '\tchain input {',
     '\t\ttype filter hook input priority 0; policy accept;',
@@ -220,7 +236,7 @@ function inetTable(opts: RulesetOptions, nics: NicPlan[], sets: Map<string, { v4
           '\t}',
         ]
       : []),
-    ...nics.flatMap((p) => nicChains(p, new Set(sets.keys()))),
+    ...perNic.flatMap((n) => n.chains),
     '}',
   ];
 }
@@ -250,7 +266,8 @@ function checkNetworks(networks: RulesetNetwork[]): void {
  *   the metadata addresses never bridged, and host frames never sent to or
  *   taken from the VXLAN ports (DHCP, RA and gateway stay host-local).
  * - `table inet crowd`: stateful per-NIC firewalls (bridged traffic reaches
- *   these hooks through the bridges' nf_call_iptables), networks isolated
+ *   these hooks through the bridges' nf_call_iptables; established flows
+ *   skip the rules but not their packet-rate limits), networks isolated
  *   from each other, guests reaching only DHCP, ICMP, metadata (and DNS) on
  *   the host, TTL/hop limit 1 on metadata replies, masquerade for host-gateway networks.
  */
@@ -258,7 +275,7 @@ export function renderRuleset(opts: RulesetOptions): string {
   checkNetworks(opts.networks);
   const sets = checkSets(opts.sets ?? []);
   const bridges = new Set(opts.networks.map((n) => n.bridge));
-  const nics = opts.nics.map((n) => checkNic(n, bridges)).sort((a, b) => a.nic.tap.localeCompare(b.nic.tap));
+  const nics = opts.nics.map((n) => checkNic(n, bridges)).sort((a, b) => compareText(a.nic.tap, b.nic.tap));
   const taken = new Map<string, string>();
   for (const p of nics) {
     const claims = [`tap "${p.nic.tap}"`, `MAC "${p.mac}"`, ...[...p.v4, p.linkLocal, ...p.v6].map((a) => `address "${a}" on bridge "${p.nic.bridge}"`)];

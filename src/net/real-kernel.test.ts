@@ -244,9 +244,16 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
 
     await b.run({ argv: ['nft', 'delete', 'table', 'ip', 'loss'] });
 
+    // A rate-limited rule lets a burst through and drops the rest of a flood.
+    await applyRuleset(b, ruleset(guests[1]!, [{ ...icmp, rateLimit: { rate: 1, per: 'second', unit: 'packets' } }]));
+    const flood = await g1.run({ argv: ['busybox', 'ping', '-c', '30', '-i', '0.01', '-W', '2', '10.77.0.12'], timeoutMs: 20_000 }).catch((e: { result: { stdout: string } }) => e.result);
+    const received = Number(/(\d+) packets received/.exec(flood.stdout)?.[1]);
+    assert.ok(received > 0 && received < 30, `${received} of 30 pings passed a 1/s limit`);
+
     // Bandwidth limits go on and come off the guest's port.
     assert.ok((await applyTc(a, [{ tap: 'g1', ingressMbit: 10, egressMbit: 5 }])) > 0);
     assert.equal(await applyTc(a, [{ tap: 'g1', ingressMbit: 10, egressMbit: 5 }]), 0);
+    await applyRuleset(b, ruleset(guests[1]!, [icmp]));
     assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '1', '-W', '3', '10.77.0.12']), 'shaped traffic still flows');
     await applyTc(a, [{ tap: 'g1' }]);
     assert.doesNotMatch((await a.run({ argv: ['tc', 'qdisc', 'show', 'dev', 'g1'] })).stdout, /tbf|ingress/);
