@@ -61,6 +61,16 @@ test('a host that already matches needs no step', () => {
   assert.deepEqual(planLinks([net], synced()), []);
 });
 
+test('link-local addresses are managed only when asked for', () => {
+  const state = synced();
+  state.links.get('crbr1')!.addresses.push('fe80::8c1:2ff:fe3:405/64');
+  assert.deepEqual(planLinks([net], state), []);
+  const want = { ...net, addresses: [...net.addresses!, 'fe80::a9fe:a9fe/64'] };
+  assert.deepEqual(lines(planLinks([want], state)), ['ip addr add fe80::a9fe:a9fe/64 dev crbr1']);
+  state.links.get('crbr1')!.addresses.push('fe80::a9fe:a9fe/64');
+  assert.deepEqual(planLinks([want], state), []);
+});
+
 test('a routed network turns IPv4 forwarding on once', () => {
   const steps = planLinks([{ ...net, routed: true }], synced());
   assert.deepEqual(steps, [{ argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'], undo: [['sysctl', '-w', 'net.ipv4.ip_forward=0']] }]);

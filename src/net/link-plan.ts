@@ -115,7 +115,8 @@ function planBridge(net: NetworkLinks, link: LinkInfo | undefined): HostStep[] {
   const have = link?.addresses ?? [];
   for (const a of want.filter((x) => !have.includes(x)))
     steps.push({ argv: ['ip', 'addr', 'add', a, 'dev', net.bridge], undo: [['ip', 'addr', 'del', a, 'dev', net.bridge]] });
-  for (const a of have.filter((x) => !want.includes(x)))
+  // The kernel gives every bridge an IPv6 link-local address; only ones we were asked for are managed.
+  for (const a of have.filter((x) => !want.includes(x) && !x.startsWith('fe80:')))
     steps.push({ argv: ['ip', 'addr', 'del', a, 'dev', net.bridge], undo: [['ip', 'addr', 'add', a, 'dev', net.bridge]] });
   return steps;
 }

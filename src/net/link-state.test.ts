@@ -25,7 +25,7 @@ test('ip -j -d addr show is read into links with canonical addresses', () => {
   const links = parseIpLinks(ipJson, (u) => (u === 'alice' ? 1000 : undefined));
   assert.deepEqual(links.get('crbr1'), {
     name: 'crbr1', kind: 'bridge', mtu: 1450, up: true, alias: 'crowd:bridge:blue',
-    addresses: ['10.0.0.1/24', 'fd00::1/64'],
+    addresses: ['10.0.0.1/24', 'fd00::1/64', 'fe80::1/64'],
     bridge: { stpState: 0, forwardDelay: 0, nfCallIptables: 1, nfCallIp6tables: 1 },
   });
   assert.deepEqual(links.get('crvx1')!.vxlan, { vni: 42, local: '192.0.2.1', port: 4789, learning: false, underlay: 'eth0' });

@@ -12,7 +12,7 @@ export interface LinkInfo {
   up: boolean;
   /** The ownership mark crowdcloud sets (`crowd:<role>:<network>`). */
   alias?: string;
-  /** Interface addresses ("10.0.0.1/24"); link-local and autoconfigured ones left out (the kernel makes those). */
+  /** Interface addresses ("10.0.0.1/24"); autoconfigured ones left out (the kernel makes those). */
   addresses: string[];
   bridge?: { stpState: number; forwardDelay: number; nfCallIptables: number; nfCallIp6tables: number };
   vxlan?: { vni: number; local?: string; port: number; learning: boolean; underlay?: string };
@@ -51,7 +51,7 @@ export function parseIpLinks(json: string, uidOf: (user: string) => number | und
       mtu: l.mtu,
       up: (l.flags ?? []).includes('UP'),
       addresses: (l.addr_info ?? [])
-        .filter((a) => !(a.family === 'inet6' && a.scope === 'link') && !a.dynamic)
+        .filter((a) => !a.dynamic)
         .map((a) => parseInterfaceAddress(`${a.local}/${a.prefixlen}`))
         .filter((a) => a !== undefined)
         .map((a) => `${a.address}/${a.length}`),

@@ -144,7 +144,7 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
       network: 'blue',
       bridge: 'crbr1',
       mtu: 1450,
-      addresses: ['10.77.0.1/24', 'fd77::1/64', ...(port === 'g1' ? ['169.254.169.254/32'] : [])],
+      addresses: ['10.77.0.1/24', 'fd77::1/64', ...(port === 'g1' ? ['169.254.169.254/32', 'fe80::a9fe:a9fe/64'] : [])],
       vxlan: { name: 'crvx1', vni: 77, local, remotes: [remote] },
       ports: [{ kind: 'existing', name: port }],
       routed: port === 'g1',
