@@ -129,8 +129,9 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     const guests = [
       { host: a, ns: `${tag}g1`, port: 'g1', mac: '52:54:00:77:00:01', ip: '10.77.0.11' },
       { host: b, ns: `${tag}g2`, port: 'g2', mac: '52:54:00:77:00:02', ip: '10.77.0.12' },
+      { host: a, ns: `${tag}g3`, port: 'g3', mac: '52:54:00:78:00:03', ip: '10.78.0.13' },
     ];
-    const [g1, g2] = [await ns.add('g1'), await ns.add('g2')];
+    const [g1, g2, g3] = [await ns.add('g1'), await ns.add('g2'), await ns.add('g3')];
     for (const g of guests) {
       await g.host.run({ argv: ['ip', 'link', 'add', g.port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', g.ns] });
       const guest = new NamespacedRunner(root, g.ns);
@@ -153,10 +154,13 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
       tap: g.port, bridge: 'crbr1', mac: g.mac, ipv4: [g.ip], ipv6: [eui64Address('fd77::/64', g.mac)], rules,
     });
     // Host a is the gateway of the segment and masquerades it; host b only bridges.
-    const rulesetOptions = (g: (typeof guests)[number], rules: FirewallRuleSpec[]): RulesetOptions => ({
-      networks: [{ bridge: 'crbr1', vxlan: 'crvx1', natSubnet: g === guests[0] ? '10.77.0.0/24' : undefined }],
-      nics: [nic(g, rules)],
-    });
+    // Host a also has a second network, "red", with guest g3 (static address).
+    const red: NetworkLinks = { network: 'red', bridge: 'crbr2', addresses: ['10.78.0.1/24'], ports: [{ kind: 'existing', name: 'g3' }], routed: true };
+    const g3Nic = (): NicRules => ({ tap: 'g3', bridge: 'crbr2', mac: guests[2]!.mac, ipv4: [guests[2]!.ip], ipv6: [], rules: [icmp] });
+    const rulesetOptions = (g: (typeof guests)[number], rules: FirewallRuleSpec[]): RulesetOptions =>
+      g === guests[0]
+        ? { networks: [{ bridge: 'crbr1', vxlan: 'crvx1', natSubnet: '10.77.0.0/24' }, { bridge: 'crbr2' }], nics: [nic(g, rules), g3Nic()] }
+        : { networks: [{ bridge: 'crbr1', vxlan: 'crvx1' }], nics: [nic(g, rules)] };
     const ruleset = (g: (typeof guests)[number], rules: FirewallRuleSpec[]) => renderRuleset(rulesetOptions(g, rules));
     const icmp: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmp' };
     const echo6: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmpv6', icmpTypes: [128] };
@@ -167,8 +171,8 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     });
 
     // Links: applied once they change the host, applied again they change nothing.
-    assert.ok((await applyLinks(a, [links('192.0.2.1', '192.0.2.2', 'g1')])) > 0);
-    assert.deepEqual(planLinks([links('192.0.2.1', '192.0.2.2', 'g1')], await readLinkState(a)), []);
+    assert.ok((await applyLinks(a, [links('192.0.2.1', '192.0.2.2', 'g1'), red])) > 0);
+    assert.deepEqual(planLinks([links('192.0.2.1', '192.0.2.2', 'g1'), red], await readLinkState(a)), []);
     const tcp8080: FirewallRuleSpec = { direction: 'ingress', action: 'reject', protocol: 'tcp', ports: ['8080'] };
     // Host b converges every layer in one call; a second call finds nothing to do.
     const hostB: HostNetworkSpec = {
@@ -216,6 +220,12 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     assert.equal(reply.stdout.trim(), 'hello');
     assert.deepEqual(planLinks([links('192.0.2.2', '192.0.2.1', 'g2')], await readLinkState(b)), []);
 
+    // Another network is out of reach, although host a routes for both.
+    await g3.run({ argv: ['ip', 'addr', 'add', '10.78.0.13/24', 'dev', 'eth0'] });
+    await g3.run({ argv: ['ip', 'route', 'add', 'default', 'via', '10.78.0.1'] });
+    assert.ok(await succeeds(g3, ['busybox', 'ping', '-c', '1', '-W', '3', '10.78.0.1']), 'g3 reaches its own gateway');
+    assert.equal(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '2', '10.78.0.13']), false, 'g1 cannot reach g3 on network red');
+
     // The metadata address reaches only the guest's own host, and replies arrive with TTL 1.
     await listen(`${tag}a`, 80, children, 'meta-a', '169.254.169.254');
     await g1.run({ argv: ['nft', '-f', '-'], input: 'table ip probe {\n\tchain input {\n\t\ttype filter hook input priority 0;\n\t\tip saddr 169.254.169.254 ip ttl 1 counter\n\t}\n}\n' });
@@ -262,7 +272,7 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     await applyLinks(a, []);
     const left = await a.run({ argv: ['ip', '-j', 'link', 'show'] });
     const names = (JSON.parse(left.stdout) as { ifname: string; master?: string }[]).map((l) => `${l.ifname}${l.master ? `@${l.master}` : ''}`);
-    assert.deepEqual(names.sort(), ['g1', 'lo', 'wan']);
+    assert.deepEqual(names.sort(), ['g1', 'g3', 'lo', 'wan']);
   } finally {
     for (const c of children) c.kill('SIGKILL');
     for (const dir of dnsmasqDirs) await stopDnsmasq({ network: 'blue', runDir: dir }).catch(() => {});
