@@ -220,9 +220,17 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     assert.equal(reply.stdout.trim(), 'hello');
     assert.deepEqual(planLinks([links('192.0.2.2', '192.0.2.1', 'g2')], await readLinkState(b)), []);
 
+    // Network red serves only approved MACs: g3 gets no lease until its pair is added (a SIGHUP, no restart).
+    const redDhcp = (hosts: DnsmasqOptions['hosts']): DnsmasqOptions => ({
+      network: 'red', bridge: 'crbr2', runDir: dnsmasqDirs[0]!, ipv4: { subnet: '10.78.0.0/24', router: '10.78.0.1' }, hosts, staticOnly: true,
+    });
+    const udhcpc = ['busybox', 'udhcpc', '-i', 'eth0', '-q', '-n', '-t', '2', '-T', '1', '-s', script];
+    assert.equal(await applyDnsmasq(redDhcp([]), { runner: a }), 'started');
+    assert.equal(await succeeds(g3, udhcpc), false, 'an unknown MAC gets no lease');
+    assert.equal(await applyDnsmasq(redDhcp([{ mac: guests[2]!.mac, ipv4: guests[2]!.ip }]), { runner: a }), 'reloaded');
+    await g3.run({ argv: udhcpc, timeoutMs: 30_000 });
+
     // Another network is out of reach, although host a routes for both.
-    await g3.run({ argv: ['ip', 'addr', 'add', '10.78.0.13/24', 'dev', 'eth0'] });
-    await g3.run({ argv: ['ip', 'route', 'add', 'default', 'via', '10.78.0.1'] });
     assert.ok(await succeeds(g3, ['busybox', 'ping', '-c', '1', '-W', '3', '10.78.0.1']), 'g3 reaches its own gateway');
     assert.equal(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '2', '10.78.0.13']), false, 'g1 cannot reach g3 on network red');
 
@@ -275,7 +283,8 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     assert.deepEqual(names.sort(), ['g1', 'g3', 'lo', 'wan']);
   } finally {
     for (const c of children) c.kill('SIGKILL');
-    for (const dir of dnsmasqDirs) await stopDnsmasq({ network: 'blue', runDir: dir }).catch(() => {});
+    const served: [string, string][] = [['blue', dnsmasqDirs[0]!], ['blue', dnsmasqDirs[1]!], ['red', dnsmasqDirs[0]!]];
+    for (const [network, dir] of served) await stopDnsmasq({ network, runDir: dir }).catch(() => {});
     await ns.removeAll();
     rmSync(runDir, { recursive: true, force: true });
   }
