@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { ipv4Netmask, normalizeMac, parseIpAddress, parseIpPrefix } from './ip-address.ts';
+import { isInterfaceName } from './interface-name.ts';
 
 /** An approved MAC/address pair: the only leases the network hands out when `staticOnly`. */
 export interface DnsmasqHost {
@@ -122,7 +123,7 @@ function hostLines(opts: DnsmasqOptions): string[] {
  */
 export function renderDnsmasq(opts: DnsmasqOptions): { config: string; hosts: string } {
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(opts.network)) fail(opts, 'the name is not a DNS label');
-  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(opts.bridge)) fail(opts, `bridge "${opts.bridge}" is not a valid interface name`);
+  if (!isInterfaceName(opts.bridge)) fail(opts, `bridge "${opts.bridge}" is not a valid interface name`);
   if (!isAbsolute(opts.runDir) || /[\s,#]/.test(opts.runDir)) fail(opts, `run directory "${opts.runDir}" must be an absolute path without spaces, commas or #`);
   const port = opts.dnsPort ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(opts, `DNS port ${port} is outside 0-65535`);

@@ -2,6 +2,7 @@ import type { HostStep } from './host-step.ts';
 import { parseInterfaceAddress, parseIpAddress, prefixText } from './ip-address.ts';
 import type { LinkInfo, LinkState } from './link-state.ts';
 import { compareText } from './compare-text.ts';
+import { isInterfaceName } from './interface-name.ts';
 
 /** A VM NIC's host side: a tap crowdcloud creates, or an interface that already exists (a veth in tests). */
 export type PortLink = { kind: 'tap'; name: string; owner?: number } | { kind: 'existing'; name: string };
@@ -33,7 +34,6 @@ export interface NetworkLinks {
   routed?: boolean;
 }
 
-const ifnamePattern = /^[A-Za-z0-9_.-]{1,15}$/;
 const zeroMac = '00:00:00:00:00:00';
 const aliasOf = (role: 'bridge' | 'vxlan' | 'tap', network: string) => `crowd:${role}:${network}`;
 const isOurs = (l: LinkInfo | undefined, role: string) => l?.alias?.startsWith(`crowd:${role}:`) ?? false;
@@ -41,7 +41,7 @@ const isOurs = (l: LinkInfo | undefined, role: string) => l?.alias?.startsWith(`
 function checkDesired(desired: NetworkLinks[]): void {
   const names = new Set<string>();
   const claim = (name: string, what: string) => {
-    if (!ifnamePattern.test(name)) throw new Error(`Cannot plan ${what} "${name}": not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
+    if (!isInterfaceName(name)) throw new Error(`Cannot plan ${what} "${name}": not a valid interface name (1-15 of A-Z a-z 0-9 _ . -)`);
     if (names.has(name)) throw new Error(`Cannot plan ${what} "${name}": the name is used twice`);
     names.add(name);
   };

@@ -1,6 +1,7 @@
 import { compileRule, memberSetNames, memberSetPattern, type FirewallRuleSpec } from './firewall-rule.ts';
 import { ipv6Hex, linkLocalFromMac, normalizeMac, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
 import { compareText } from './compare-text.ts';
+import { isInterfaceName } from './interface-name.ts';
 
 /** A network's bridge as the ruleset sees it. */
 export interface RulesetNetwork {
@@ -42,7 +43,6 @@ export interface RulesetOptions {
 /** Where guests find the metadata service (served by their own host only). */
 export const metadataIpv4 = '169.254.169.254';
 export const metadataIpv6 = 'fe80::a9fe:a9fe';
-const ifname = /^[A-Za-z0-9_.-]{1,15}$/;
 
 const q = (s: string) => `"${s}"`;
 const elements = (xs: string[]) => (xs.length ? ` elements = { ${xs.join(', ')} };` : '');
@@ -57,7 +57,7 @@ interface NicPlan {
 
 function checkNic(nic: NicRules, bridges: Set<string>): NicPlan {
   const where = `NIC "${nic.tap}"`;
-  if (!ifname.test(nic.tap)) throw new Error(`Cannot render ${where}: not a valid interface name`);
+  if (!isInterfaceName(nic.tap)) throw new Error(`Cannot render ${where}: not a valid interface name`);
   if (!bridges.has(nic.bridge)) throw new Error(`Cannot render ${where}: bridge "${nic.bridge}" is not one of the ruleset's networks`);
   const addr = (family: 4 | 6) => (a: string) => {
     const p = parseIpAddress(a);
@@ -245,7 +245,7 @@ function checkNetworks(networks: RulesetNetwork[]): void {
   const seen = new Set<string>();
   for (const n of networks) {
     for (const name of [n.bridge, ...(n.vxlan ? [n.vxlan] : [])]) {
-      if (!ifname.test(name)) throw new Error(`Cannot render network on bridge "${n.bridge}": "${name}" is not a valid interface name`);
+      if (!isInterfaceName(name)) throw new Error(`Cannot render network on bridge "${n.bridge}": "${name}" is not a valid interface name`);
       if (seen.has(name)) throw new Error(`Cannot render network on bridge "${n.bridge}": interface "${name}" is used twice`);
       seen.add(name);
     }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { HostStep } from './host-step.ts';
 import type { LinkInfo } from './link-state.ts';
 import { compareText } from './compare-text.ts';
+import { isInterfaceName } from './interface-name.ts';
 
 /** Bandwidth limits of one NIC, seen from the guest: ingress reaches it, egress leaves it. */
 export interface NicBandwidth {
@@ -70,7 +71,7 @@ export function planTc(nics: NicBandwidth[], state: TcState): HostStep[] {
   const steps: HostStep[] = [];
   const keep = new Set<string>();
   for (const nic of [...nics].sort((a, b) => compareText(a.tap, b.tap))) {
-    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(nic.tap)) throw new Error(`Cannot plan bandwidth of tap "${nic.tap}": not a valid interface name`);
+    if (!isInterfaceName(nic.tap)) throw new Error(`Cannot plan bandwidth of tap "${nic.tap}": not a valid interface name`);
     checkMbit(nic.tap, 'ingress', nic.ingressMbit);
     checkMbit(nic.tap, 'egress', nic.egressMbit);
     const have = state.qdiscs.get(nic.tap);
