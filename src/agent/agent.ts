@@ -53,6 +53,7 @@ export class Agent {
 
   /** Sleeps, or returns early when woken or aborted. */
   private pause(ms: number, signal: AbortSignal, set: (wake: () => void) => void): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const ac = new AbortController();
       const done = () => {
@@ -65,8 +66,9 @@ export class Agent {
     });
   }
 
+  /** Jittered exponential backoff, capped so the agent converges within seconds of a heal. */
   private backoff(failures: number): number {
-    return backoffMs(failures, this.random(), { baseMs: 500, capMs: 30_000 });
+    return backoffMs(failures, this.random(), { baseMs: 500, capMs: 8000 });
   }
 
   // ---- desired state from the server ---------------------------------------

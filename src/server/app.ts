@@ -53,6 +53,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 256 },
     // While closing, requests get `unavailable` from the hook below, in the one error shape.
     return503OnClosing: false,
+    // Idle keep-alive connections would hold shutdown for the keep-alive timeout; in-flight writes are durable or not, never half-done.
+    forceCloseConnections: true,
     clientErrorHandler: onClientError,
     ...(deps.https ? { https: deps.https } : {}),
     // Validation runs through TypeBox (validator.ts); this keeps ajv strict too should anything fall back to it.
