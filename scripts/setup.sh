@@ -14,5 +14,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # slapd asks questions on install; answer none of them.
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# QEMU drops to this user when the agent runs as root (least privilege).
+if [ "$(id -u)" -eq 0 ] && ! id crowd-qemu >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin crowd-qemu
+fi
 npm ci --no-audit --no-fund
 npm run build

@@ -18,7 +18,7 @@ export class AuthChain {
       }
     }
     throw new ApiError('unauthenticated', 'Authentication required: missing or invalid credentials', {
-      headers: { 'www-authenticate': 'Bearer realm="crowdcloud"' },
+      headers: { 'www-authenticate': 'Bearer realm="crowdcloud", Basic realm="crowdcloud"' },
     });
   }
 }
