@@ -9,7 +9,7 @@ import { objectId } from '../../base/ids.ts';
 import { checkObject, refProject, type CheckLookup } from '../check-object.ts';
 import { indexedFields } from '../fields.ts';
 import { decodeContinue, encodeContinue, listSql } from '../list-sql.ts';
-import { sameContent } from '../same-content.ts';
+import { canonicalJson, sameContent } from '../same-content.ts';
 import {
   defaultCompactionPolicy,
   type AuditQuery,
@@ -256,33 +256,24 @@ export class SqliteStore implements Store {
   }
 
   update(ref: ObjectRef, input: UpdateInput, meta: WriteMeta): Promise<AnyObject> {
-    return this.write(() => {
-      const { def, current } = this.current(ref, meta);
-      if (sameContent(current, input)) return { result: current };
-      const doc: AnyObject = {
-        ...current,
-        labels: input.labels,
-        metadata: input.metadata,
-        spec: input.spec,
-        revision: this.rev + 1,
-        updatedAt: new Date(this.clock.now()).toISOString(),
-        updatedBy: meta.author,
-      };
-      const refs = checkObject(def, doc, this.lookup(), kindDef, current);
-      this.rev = doc.revision;
-      this.stmt.updateObject.run(doc.revision, JSON.stringify(doc), doc.id);
-      this.index(def, doc, refs);
-      return this.record('put', doc, meta);
-    });
+    return this.rewrite(ref, meta, (current) =>
+      sameContent(current, input) ? undefined : { labels: input.labels, metadata: input.metadata, spec: input.spec },
+    );
   }
 
   updateStatus(ref: ObjectRef, status: Record<string, unknown>, meta: WriteMeta): Promise<AnyObject> {
+    return this.rewrite(ref, meta, (current) => (canonicalJson(current.status) === canonicalJson(status) ? undefined : { status }));
+  }
+
+  /** Writes a new version of a live object with `change` applied; no change (undefined) spends no revision. */
+  private rewrite(ref: ObjectRef, meta: WriteMeta, change: (current: AnyObject) => Partial<AnyObject> | undefined): Promise<AnyObject> {
     return this.write(() => {
       const { def, current } = this.current(ref, meta);
-      if (JSON.stringify(current.status) === JSON.stringify(status)) return { result: current };
+      const fields = change(current);
+      if (!fields) return { result: current };
       const doc: AnyObject = {
         ...current,
-        status,
+        ...fields,
         revision: this.rev + 1,
         updatedAt: new Date(this.clock.now()).toISOString(),
         updatedBy: meta.author,
