@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { ErrorDetail } from '../errors.ts';
 import type { CheckContext, KindDef, Reference } from '../kind.ts';
 import { DnsLabel, createSchema, objectSchema, updateSchema } from '../object.ts';
-import { macPattern, parseIp, parsePrefix, prefixContains, prefixesOverlap, type Prefix } from '../ip.ts';
+import { formatIpv4, macPattern, parseIp, parsePrefix, prefixContains, prefixLast, prefixesOverlap, type Prefix } from '../ip.ts';
 
 const Ipv4Address = Type.String({ maxLength: 15, description: 'an IPv4 address' });
 const Ipv6Address = Type.String({ maxLength: 45, description: 'an IPv6 address' });
@@ -66,6 +66,25 @@ export const Network = objectSchema('network', NetworkSpec, NetworkStatus);
 export type Network = Static<typeof Network>;
 export const NetworkCreate = createSchema('network', NetworkSpec);
 export type NetworkCreate = Static<typeof NetworkCreate>;
+
+/**
+ * The IPv4 address every host holds on a network's bridge (gateway for
+ * `gateway: host`, else the last usable address: the DHCP server's identity),
+ * so the server never hands it to a NIC and the agent knows what to configure.
+ */
+export function networkHostAddress(spec: NetworkSpec): string | undefined {
+  const subnet = spec.ipv4 ? parsePrefix(spec.ipv4.subnet) : undefined;
+  if (!subnet || subnet.family !== 4) return undefined;
+  if ((spec.gateway?.mode ?? 'host') === 'host') return spec.ipv4!.gateway ?? formatIpv4(subnet.network + 1n);
+  const last = prefixLast(subnet) - 1n;
+  return formatIpv4(formatIpv4(last) === spec.ipv4!.gateway ? last - 1n : last);
+}
+
+/** The VNI agents use: the spec's, else the one the server assigned in status. */
+export function networkVni(network: { spec: Record<string, unknown>; status: Record<string, unknown> }): number | undefined {
+  const v = (network.spec as NetworkSpec).vni ?? network.status.vni;
+  return typeof v === 'number' ? v : undefined;
+}
 
 function checkAddress(out: ErrorDetail[], path: string, text: string, family: 4 | 6, within?: Prefix) {
   const ip = parseIp(text);
