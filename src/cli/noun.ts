@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { AnyObject } from '../api/object.ts';
+import type { CliContext } from './context.ts';
 import type { Column } from './output.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -15,6 +16,8 @@ export interface Noun {
   addCreateFlags(cmd: Command): void;
   /** The spec built from the create flags; UsageError when a needed flag is missing. */
   spec(flags: Flags): Record<string, unknown>;
+  /** Verbs only this noun has (e.g. `node join-token`), added after the generic ones. */
+  addCommands?(cmd: Command, ctx: CliContext): void;
 }
 
 /** Drops undefined values and objects left empty, so only given flags reach the spec. */

@@ -126,4 +126,5 @@ export function addNounCommands(program: Command, noun: Noun, ctx: CliContext): 
   });
 
   addWatchCommand(cmd, noun, ctx);
+  noun.addCommands?.(cmd, ctx);
 }
