@@ -16,6 +16,6 @@ export async function localAgent(ctx: LocalAgentContext): Promise<void> {
       ...(enrolled ? {} : { server: ctx.url, joinToken: await ctx.joinToken() }),
     },
     ctx.signal,
-    ctx.logger.child({ name: 'agent' }),
+    ctx.logger.child({ component: 'agent' }),
   );
 }

@@ -143,13 +143,26 @@ test('cut off from the server, the agent keeps its VMs and restarts them per pol
       logger: silentLogger(),
       host: { accel: 'tcg', imagePath: localImages(dir) },
       tickMs: 50,
+      onPass: () => {
+        passes++;
+        for (const w of passWaiters.splice(0)) w();
+      },
     });
+    let passes = 0;
+    const passWaiters: (() => void)[] = [];
+    const afterPasses = async (n: number) => {
+      const target = passes + n;
+      while (passes < target) await new Promise<void>((r) => passWaiters.push(r));
+    };
     const running = agent.run(ac.signal);
     await t.store.create({ kind: 'vm', name: 'db', spec: { image: 'debian', machineType: 'small', restartPolicy: 'on-failure' } }, by);
     await t.store.create({ kind: 'vm', name: 'batch', spec: { image: 'debian', machineType: 'small', restartPolicy: 'never' } }, by);
     const db = await vmWhen(t.store, 'db', (v) => v.status.phase === 'running');
     const batch = await vmWhen(t.store, 'batch', (v) => v.status.phase === 'running');
     const pid = (await driver.inspect(db.id)).pid;
+    const settled = (await t.store.get({ kind: 'vm', idOrName: 'db' })).revision;
+    await afterPasses(10);
+    assert.equal((await t.store.get({ kind: 'vm', idOrName: 'db' })).revision, settled, 'a steady VM causes no status writes');
 
     await link.cut();
     host.crash(db.id);

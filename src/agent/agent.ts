@@ -201,19 +201,25 @@ export class Agent {
     }
   }
 
+  /** Queues a status report when what the agent knows (phase, error) differs from what it last reported. */
   private report(vm: AnyObject, info: VmInfo | undefined, hold?: Extract<Step, { op: 'hold' }>): void {
     const prev = vm.status as VmStatus;
     const error = this.failures.get(vm.id) ?? hold?.message ?? (info?.state === 'crashed' ? info.exit?.message : undefined);
     this.failures.delete(vm.id);
     const phase: VmStatus['phase'] = hold?.phase ?? (info?.state === 'running' ? 'running' : info?.state === 'stopped' ? 'stopped' : error ? 'failed' : 'provisioning');
-    const status: VmStatus = { ...prev, phase, node: this.o.node };
-    if (error && phase !== 'running') status.lastError = error.slice(0, 4000);
-    else delete status.lastError;
-    const key = JSON.stringify(status);
+    const lastError = error && phase !== 'running' ? error.slice(0, 4000) : undefined;
+    const key = JSON.stringify([phase, lastError ?? null]);
     if (this.reported.get(vm.id) === key) return;
     this.reported.set(vm.id, key);
-    const now = new Date(this.o.clock.now()).toISOString();
-    const ready: Condition = { type: 'Ready', status: phase === 'running' ? 'true' : 'false', lastTransition: now, ...(status.lastError ? { message: status.lastError } : {}) };
+    const status: VmStatus = { ...prev, phase, node: this.o.node };
+    if (lastError) status.lastError = lastError;
+    else delete status.lastError;
+    const ready: Condition = {
+      type: 'Ready',
+      status: phase === 'running' ? 'true' : 'false',
+      lastTransition: new Date(this.o.clock.now()).toISOString(),
+      ...(lastError ? { message: lastError } : {}),
+    };
     status.conditions = [...(prev.conditions ?? []).filter((c) => c.type !== 'Ready'), ready];
     this.o.cache.queueStatus(vm.id, status as Record<string, unknown>);
     this.wakeStatus?.();
