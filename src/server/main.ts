@@ -16,6 +16,8 @@ import { buildApp } from './app.ts';
 import { ensureAdminToken, ensureDefaultProject, ensureDefaultSite, writeCliConfig } from './bootstrap.ts';
 import { Enrolment } from './enrolment.ts';
 import { nodeRoutes } from './routes/nodes.ts';
+import { ImageRepository } from './images/image-repository.ts';
+import { imageRoutes } from './routes/images.ts';
 import { runLeaseMonitor } from './scheduler/node-lease.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { processEnv, serverPaths, type Env } from './config.ts';
@@ -68,6 +70,8 @@ interface RunOptions {
   /** Write the CLI's config here on first start, if the file does not exist. */
   cliConfig?: string;
   localAgent?: LocalAgent;
+  /** Bytes of stored images each project may hold (unlimited when absent). */
+  imageQuotaBytes?: number;
 }
 
 function parseFlags(name: string, argv: string[], io: MainIo, define: (c: Command) => Command): Record<string, string> | undefined {
@@ -93,7 +97,8 @@ export async function serverMain(argv: string[], io: MainIo = processIo()): Prom
       .option('--listen <addr>', 'HOST:PORT to listen on; any non-loopback address serves TLS', '127.0.0.1:7470')
       .option('--data-dir <dir>', 'where tokens, the self-signed certificate and the default store live')
       .option('--tls-cert <file>', 'PEM certificate (with --tls-key)')
-      .option('--tls-key <file>', 'PEM private key (with --tls-cert)'),
+      .option('--tls-key <file>', 'PEM private key (with --tls-cert)')
+      .option('--image-quota-bytes <n>', 'bytes of stored images each project may hold (default: unlimited)'),
   );
   if (!flags) return;
   const dataDir = flags.dataDir ?? serverPaths(io.env).dataDir;
@@ -104,6 +109,7 @@ export async function serverMain(argv: string[], io: MainIo = processIo()): Prom
       dataDir,
       ...(flags.tlsCert ? { tlsCert: flags.tlsCert } : {}),
       ...(flags.tlsKey ? { tlsKey: flags.tlsKey } : {}),
+      ...(flags.imageQuotaBytes !== undefined ? { imageQuotaBytes: byteCount(flags.imageQuotaBytes, '--image-quota-bytes') } : {}),
     },
     io,
   );
@@ -123,6 +129,11 @@ export async function upMain(argv: string[], io: MainIo = processIo(), localAgen
   if (!isLoopback(listen.host)) throw new Error(`Cannot run "crowd up" on "${flags.listen}": it serves loopback only; use "crowd server" for other addresses`);
   const dataDir = flags.dataDir ?? paths.dataDir;
   await run({ storeUrl: `sqlite:${join(dataDir, 'crowd.db')}`, listen, dataDir, cliConfig: paths.cliConfig, ...(localAgent ? { localAgent } : {}) }, io);
+}
+
+function byteCount(text: string, flag: string): number {
+  if (!/^\d{1,16}$/.test(text)) throw new Error(`Invalid ${flag} "${text}": expected a number of bytes`);
+  return Number(text);
 }
 
 /** Names and addresses a self-signed certificate should cover for a bind address. */
@@ -184,13 +195,20 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
       await ensureDefaultSite(store);
       const fingerprint = https ? certFingerprint(https.cert).replace(/^sha256:/, '') : undefined;
       const enrolment = new Enrolment({ store, clock, ...(fingerprint ? { fingerprint } : {}) });
+      const images = imageRoutes({
+        repo: new ImageRepository({ dataDir: join(opts.dataDir, 'images'), runner, clock }),
+        store,
+        logger,
+        clock,
+        ...(opts.imageQuotaBytes !== undefined ? { quotaBytesPerProject: opts.imageQuotaBytes } : {}),
+      });
       const app = await buildApp({
         store,
         auth: new AuthChain([new StaticTokenAuthenticator(tokens), new NodeCredentialAuthenticator((id) => store.getCredential(id), clock)]),
         authorizer: new AdminOnlyAuthorizer(),
         logger,
         clock,
-        plugins: [nodeRoutes(enrolment)],
+        plugins: [nodeRoutes(enrolment), images],
         ...(https ? { https: { cert: https.cert, key: https.key } } : {}),
       });
       await app.listen({ host: opts.listen.host, port: opts.listen.port });

@@ -43,7 +43,7 @@ function addWhere(request: FastifyRequest, node: string): void {
 
 /**
  * The node authorizer: a host's credential may read only the VMs bound to its
- * node and the objects they reference, write only those VMs' status and its
+ * node and the objects they reference (and download the images they use), write only those VMs' status and its
  * own node's status (and renew its own credential). Everything else is 403,
  * including listing other nodes. Lists and watches of VMs are narrowed to the
  * node's own by an added `status.node` filter.
@@ -76,9 +76,9 @@ export async function checkNodeRequest(store: Store, node: string, request: Fast
       ? (obj.status as { node?: string }).node === node
       : def.kind === 'node'
         ? obj.name === node
-        : referencedKinds.has(def.kind) && method === 'GET' && !sub && (await referencedByNode(store, node, obj));
+        : referencedKinds.has(def.kind) && method === 'GET' && (!sub || (def.kind === 'image' && sub === '/content')) && (await referencedByNode(store, node, obj));
   if (!own) throw forbidden(node, what);
-  if (method === 'GET' && !sub) return;
+  if (method === 'GET' && (!sub || (def.kind === 'image' && sub === '/content'))) return;
   if (method === 'PUT' && sub === '/status') {
     const body = request.body as { node?: string } | undefined;
     if (def.kind === 'vm' && body?.node !== undefined && body.node !== node) throw forbidden(node, 'bind a VM to another node');

@@ -13,6 +13,7 @@ import { systemClock } from '../base/clock.ts';
 import { ensureDefaultProject, ensureDefaultSite } from './bootstrap.ts';
 import { Enrolment } from './enrolment.ts';
 import { nodeRoutes } from './routes/nodes.ts';
+import { imageRoutes, type ImageRoutesOptions } from './routes/images.ts';
 
 /** The admin token every test app accepts. */
 export const testToken = 'crowd_test-admin-token';
@@ -34,7 +35,7 @@ export interface TestApp {
  * admin token, for route, client and CLI tests.
  */
 export async function buildTestApp(
-  opts: { clock?: Clock; authenticators?: Authenticator[]; nodes?: boolean } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
+  opts: { clock?: Clock; authenticators?: Authenticator[]; nodes?: boolean; images?: Omit<ImageRoutesOptions, 'store' | 'logger' | 'clock'> } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
 ): Promise<TestApp> {
   const store = new SqliteStore({ path: ':memory:', ...(opts.clock ? { clock: opts.clock } : {}) });
   await ensureDefaultProject(store);
@@ -48,6 +49,7 @@ export async function buildTestApp(
     authenticators.push(new NodeCredentialAuthenticator((id) => store.getCredential(id), clock));
     plugins.push(nodeRoutes(enrolment));
   }
+  if (opts.images) plugins.push(imageRoutes({ ...opts.images, store, logger: silentLogger(), clock }));
   const app = await buildApp({
     store,
     auth: new AuthChain([new StaticTokenAuthenticator([{ name: 'admin', sha256: hashToken(testToken) }]), ...authenticators]),

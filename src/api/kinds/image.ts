@@ -39,6 +39,11 @@ export const ImageStatus = Type.Object(
     sha256: Type.Optional(Sha256),
     sizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
     virtualSizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Hash of the bytes as uploaded or imported (what `spec.sha256` is compared with). */
+    sourceSha256: Type.Optional(Sha256),
+    /** The format found inside the upload, before conversion to the stored format. */
+    sourceFormat: Type.Optional(ImageFormat),
+    compression: Type.Optional(Type.Union([Type.Literal('gzip'), Type.Literal('xz')])),
     conditions: Type.Optional(Type.Array(Condition, { maxItems: 32 })),
   },
   { additionalProperties: false },

@@ -15,13 +15,16 @@ const stored: StoredImage = {
   created: true,
 };
 
-test('the record status names the stored blob, not the upload', () => {
+test('the record status names the stored blob, and the upload only in its source fields', () => {
   assert.deepEqual(imageStatus(stored), {
     phase: 'ready',
     format: 'qcow2',
     sha256: 'a'.repeat(64),
     sizeBytes: 1000,
     virtualSizeBytes: 3 * 1024 ** 3 + 1,
+    sourceSha256: 'b'.repeat(64),
+    sourceFormat: 'vmdk',
+    compression: 'xz',
   });
 });
 

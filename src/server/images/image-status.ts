@@ -5,7 +5,7 @@ const GiB = 1024 ** 3;
 
 /**
  * The status an image record gets once its blob is stored: `format` and
- * `sha256` name the stored blob (what hosts pull and verify), not the upload.
+ * `sha256` name the stored blob (what hosts pull and verify); `source*` describe the upload.
  */
 export function imageStatus(stored: StoredImage): ImageStatus {
   return {
@@ -14,6 +14,9 @@ export function imageStatus(stored: StoredImage): ImageStatus {
     sha256: stored.sha256,
     sizeBytes: stored.sizeBytes,
     virtualSizeBytes: stored.virtualSizeBytes,
+    sourceSha256: stored.sourceSha256,
+    sourceFormat: stored.format,
+    ...(stored.compression ? { compression: stored.compression } : {}),
   };
 }
 
