@@ -19,6 +19,8 @@ import { nodeRoutes } from './routes/nodes.ts';
 import { ImageRepository } from './images/image-repository.ts';
 import { imageRoutes } from './routes/images.ts';
 import { runLeaseMonitor } from './scheduler/node-lease.ts';
+import { hostNetworkRoutes } from './ipam/host-network-view.ts';
+import { IpamController } from './ipam/ipam-controller.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { processEnv, serverPaths, type Env } from './config.ts';
 import { isLoopback, parseListenAddress, serverUrl, type ListenAddress } from './listen-address.ts';
@@ -208,7 +210,7 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
         authorizer: new AdminOnlyAuthorizer(),
         logger,
         clock,
-        plugins: [nodeRoutes(enrolment), images],
+        plugins: [nodeRoutes(enrolment), images, hostNetworkRoutes(() => store)],
         ...(https ? { https: { cert: https.cert, key: https.key } } : {}),
       });
       await app.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -225,6 +227,7 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
       const background = [
         compactPeriodically(store, clock, logger, stop.signal),
         new Scheduler({ store, logger, clock }).run(stop.signal),
+        new IpamController({ store, logger, clock }).run(stop.signal),
         runLeaseMonitor({ store, clock, logger }, leaseMs, stop.signal),
       ];
       if (opts.localAgent) {

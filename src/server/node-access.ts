@@ -44,7 +44,7 @@ function addWhere(request: FastifyRequest, node: string): void {
 /**
  * The node authorizer: a host's credential may read only the VMs bound to its
  * node and the objects they reference (and download the images they use), write only those VMs' status and its
- * own node's status (and renew its own credential). Everything else is 403,
+ * own node's status (and renew its own credential, read its own network view). Everything else is 403,
  * including listing other nodes. Lists and watches of VMs are narrowed to the
  * node's own by an added `status.node` filter.
  */
@@ -85,6 +85,7 @@ export async function checkNodeRequest(store: Store, node: string, request: Fast
     return;
   }
   if (def.kind === 'node' && method === 'POST' && sub === '/credential') return;
+  if (def.kind === 'node' && method === 'GET' && sub === '/network') return;
   throw forbidden(node, what);
 }
 

@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { ErrorDetail } from '../errors.ts';
 import type { CheckContext, KindDef, Reference } from '../kind.ts';
+import type { FirewallSpec } from './firewall.ts';
 import { DnsLabel, createSchema, objectSchema, updateSchema } from '../object.ts';
 import { formatIpv4, macPattern, parseIp, parsePrefix, prefixContains, prefixLast, prefixesOverlap, type Prefix } from '../ip.ts';
 
@@ -181,3 +182,15 @@ export const networkKind: KindDef = {
   checkWith: checkNetworkWith,
   needsSiblings: true,
 };
+
+/**
+ * What a node needs to build its hosts' networking, served at
+ * `GET /v1/nodes/{node}/network`: the networks its VMs use with their VNI and
+ * the underlay addresses of the other nodes sharing each, the firewalls
+ * attached to its NICs, and the addresses of firewalls that rules name.
+ */
+export interface HostNetworkView {
+  networks: { project: string; name: string; spec: NetworkSpec; vni?: number; peers: string[] }[];
+  firewalls: { project: string; name: string; spec: FirewallSpec }[];
+  members: { project: string; firewall: string; addresses: string[] }[];
+}

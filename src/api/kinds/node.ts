@@ -45,6 +45,8 @@ export const NodeStatus = Type.Object(
     lastSeen: Type.Optional(Type.String({ format: 'date-time' })),
     accel: Type.Optional(Type.Union([Type.Literal('kvm'), Type.Literal('tcg')])),
     agentVersion: Type.Optional(Type.String({ maxLength: 64 })),
+    /** The host's address for VXLAN between hosts, reported by its agent. */
+    underlayIp: Type.Optional(Type.String({ maxLength: 45 })),
     conditions: Type.Optional(Type.Array(Condition, { maxItems: 32 })),
   },
   { additionalProperties: false },

@@ -40,6 +40,14 @@ export function eui64(prefixNetwork: bigint, mac: string): string {
   return formatIpv6(value);
 }
 
+/** One NIC's holdings, by network key. */
+interface Held {
+  nic: number;
+  key: string;
+  mac: string;
+  ipv4?: string;
+}
+
 const netKey = (project: string, network: string) => `${project}/${network}`;
 
 /**
@@ -51,18 +59,18 @@ export class AddressBook {
   /** network key → address → VM id. */
   private readonly v4 = new Map<string, Map<string, string>>();
   private readonly macs = new Map<string, string>();
-  private readonly held = new Map<string, { key: string; ipv4?: string; mac: string }[]>();
+  private readonly held = new Map<string, Held[]>();
 
   /** Records what a VM already holds; entries another VM holds are skipped (that VM gets new ones on its next assign). */
   adopt(vm: IpamVm): void {
-    const entries: { key: string; ipv4?: string; mac: string }[] = [];
+    const entries: Held[] = [];
     for (const a of vm.current ?? []) {
       const nic = vm.nics[a.nic];
       if (!nic) continue;
       const key = netKey(vm.project, nic.network);
       const mac = a.mac.toLowerCase();
       if (this.macs.has(mac) || (a.ipv4 && this.v4.get(key)?.has(a.ipv4))) continue;
-      entries.push({ key, mac, ...(a.ipv4 ? { ipv4: a.ipv4 } : {}) });
+      entries.push({ nic: a.nic, key, mac, ...(a.ipv4 ? { ipv4: a.ipv4 } : {}) });
       this.take(vm.id, key, mac, a.ipv4);
     }
     this.held.set(vm.id, entries);
@@ -81,19 +89,19 @@ export class AddressBook {
   assign(vm: IpamVm, networks: NetworkLookup, gatewayOf: (project: string, network: string) => string | undefined): NicAddress[] {
     const before = this.held.get(vm.id) ?? [];
     this.release(vm.id);
-    const taken: { key: string; ipv4?: string; mac: string }[] = [];
+    const taken: Held[] = [];
     try {
       const out = vm.nics.map((nic, i) => {
         const spec = networks(vm.project, nic.network);
         if (!spec) throw new ApiError('not_found', `Cannot address NIC ${i} of vm "${vm.name}": network "${nic.network}" does not exist`);
         const key = netKey(vm.project, nic.network);
-        const prev = vm.current?.find((a) => a.nic === i);
+        const prev = vm.current?.find((a) => a.nic === i) ?? before.find((b) => b.nic === i && b.key === key);
         const mac = this.mac(vm, i, nic, prev);
         const isGateway = gatewayOf(vm.project, nic.network) === vm.name;
         const ipv4 = this.ipv4(vm, i, nic, spec, key, mac, prev?.ipv4, isGateway);
         const ipv6 = ipv6For(vm, i, nic, spec, mac);
         this.take(vm.id, key, mac, ipv4);
-        taken.push({ key, mac, ...(ipv4 ? { ipv4 } : {}) });
+        taken.push({ nic: i, key, mac, ...(ipv4 ? { ipv4 } : {}) });
         return { nic: i, mac, ...(ipv4 ? { ipv4 } : {}), ...(ipv6 ? { ipv6 } : {}) };
       });
       this.held.set(vm.id, taken);

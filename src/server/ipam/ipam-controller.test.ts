@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { VmStatus } from '../../api/kinds/vm.ts';
+import type { AnyObject } from '../../api/object.ts';
+import { systemClock } from '../../base/clock.ts';
+import { silentLogger } from '../../base/logger.ts';
+import { SqliteStore } from '../../store/sqlite/sqlite-store.ts';
+import type { Store } from '../../store/store.ts';
+import { ensureDefaultProject } from '../bootstrap.ts';
+import { freeVni, IpamController } from './ipam-controller.ts';
+
+const by = { author: 'test' };
+
+/** Resolves with the object once `check` holds for it; fails after 10 s. */
+async function until(store: Store, kind: string, name: string, check: (o: AnyObject) => boolean): Promise<AnyObject> {
+  const signal = AbortSignal.timeout(10_000);
+  const now = await store.get({ kind, project: 'default', idOrName: name });
+  if (check(now)) return now;
+  for await (const ev of store.watch({ kinds: [kind], fromRevision: now.revision }, signal)) {
+    if (ev.type !== 'bookmark' && ev.object.name === name && ev.type !== 'delete' && check(ev.object)) return ev.object;
+  }
+  throw new Error(`Gave up waiting for ${kind} "${name}"`);
+}
+
+const status = (o: AnyObject) => o.status as VmStatus;
+
+test('free VNIs skip those in specs and statuses', () => {
+  const n = (spec: Record<string, unknown>, st: Record<string, unknown> = {}) => ({ spec, status: st }) as AnyObject;
+  assert.equal(freeVni([n({ vni: 1 }), n({}, { vni: 2 }), n({ vni: 4 })]), 3);
+});
+
+test('the controller gives networks a VNI and NICs addresses, holds a VM when the pool is dry, and frees addresses on delete', async (t) => {
+  const store = new SqliteStore({ path: ':memory:' });
+  await ensureDefaultProject(store);
+  const stop = new AbortController();
+  t.after(async () => {
+    stop.abort();
+    await store.close();
+  });
+  await store.create({ kind: 'machine-type', name: 'small', spec: { cpus: 1, memoryMiB: 512, diskGiB: 1 } }, by);
+  await store.create({ kind: 'image', name: 'debian', spec: { arch: 'x86_64' } }, by);
+  await store.create({ kind: 'network', name: 'tiny', spec: { ipv4: { subnet: '10.5.0.0/24', dhcp: { start: '10.5.0.10', end: '10.5.0.11' } } } }, by);
+  const vm = (name: string, nics: unknown[]) => store.create({ kind: 'vm', name, spec: { image: 'debian', machineType: 'small', nics } }, by);
+  await vm('a', [{ network: 'tiny' }, { network: 'tiny', ipv4: '10.5.0.50' }]);
+  const run = new IpamController({ store, logger: silentLogger(), clock: systemClock }).run(stop.signal);
+
+  const net = await until(store, 'network', 'tiny', (o) => o.status.vni !== undefined);
+  assert.equal(net.status.vni, 1);
+  const a = await until(store, 'vm', 'a', (o) => status(o).addresses?.length === 2);
+  assert.deepEqual(status(a).addresses!.map((x) => x.ipv4), ['10.5.0.10', '10.5.0.50']);
+
+  await vm('b', [{ network: 'tiny' }]);
+  await vm('c', [{ network: 'tiny' }]);
+  await until(store, 'vm', 'b', (o) => status(o).addresses?.[0]?.ipv4 === '10.5.0.11');
+  const c = await until(store, 'vm', 'c', (o) => status(o).conditions?.some((x) => x.type === 'Addressed') ?? false);
+  assert.match(status(c).conditions!.find((x) => x.type === 'Addressed')!.message!, /the address pool of network "tiny" is exhausted/);
+  assert.equal(status(c).addresses, undefined);
+
+  // An agent's report that lacks the addresses gets them back, unchanged.
+  await store.updateStatus({ kind: 'vm', project: 'default', idOrName: 'a' }, { phase: 'running' }, by);
+  const again = await until(store, 'vm', 'a', (o) => status(o).addresses?.length === 2);
+  assert.deepEqual(status(again).addresses, status(a).addresses);
+  assert.equal(status(again).phase, 'running');
+
+  await store.delete({ kind: 'vm', project: 'default', idOrName: 'b' }, by);
+  const freed = await until(store, 'vm', 'c', (o) => status(o).addresses !== undefined);
+  assert.equal(status(freed).addresses![0]!.ipv4, '10.5.0.11');
+  assert.equal(status(freed).conditions, undefined);
+  stop.abort();
+  await run;
+});

@@ -1,0 +1,137 @@
+import { ApiError } from '../../api/errors.ts';
+import type { NetworkSpec } from '../../api/kinds/network.ts';
+import type { VmSpec, VmStatus } from '../../api/kinds/vm.ts';
+import type { AnyObject, Condition } from '../../api/object.ts';
+import type { Clock } from '../../base/clock.ts';
+import type { Logger } from '../../base/logger.ts';
+import type { Store } from '../../store/store.ts';
+import { AddressBook, type IpamVm, type NicAddress } from './address-book.ts';
+
+const author = { author: 'system:ipam' };
+const key = (project: string | undefined, name: string) => `${project ?? ''}/${name}`;
+
+/** The lowest VNI no network uses yet. */
+export function freeVni(networks: Iterable<AnyObject>): number {
+  const used = new Set<unknown>();
+  for (const n of networks) used.add((n.spec as NetworkSpec).vni ?? n.status.vni);
+  let v = 1;
+  while (used.has(v)) v++;
+  return v;
+}
+
+/**
+ * IPAM in the server: watches networks and VMs, gives every network a VNI
+ * (`status.vni`) when its spec names none, and every VM NIC a MAC and
+ * addresses (`status.addresses`). A VM whose addresses cannot be assigned
+ * (pool dry, static address taken) gets an `Addressed=false` condition
+ * saying why, and the agent holds it; it is retried when addresses free up.
+ */
+export class IpamController {
+  private readonly book = new AddressBook();
+  private readonly networks = new Map<string, AnyObject>();
+  /** VMs whose last assignment failed, latest version, retried on every change. */
+  private readonly failing = new Map<string, AnyObject>();
+
+  constructor(private readonly deps: { store: Store; logger: Logger; clock: Clock }) {}
+
+  /** Runs until the signal aborts, restarting its watch after errors. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.session(signal);
+      } catch (e) {
+        if (signal.aborted) return;
+        this.deps.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'IPAM restarting');
+        await this.deps.clock.sleep(1000, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private async listAll(kind: string): Promise<{ items: AnyObject[]; revision: number }> {
+    const items: AnyObject[] = [];
+    let cont: string | undefined;
+    let revision = 0;
+    do {
+      const page = await this.deps.store.list({ kind, project: '*', limit: 1000, ...(cont ? { continue: cont } : {}) });
+      items.push(...page.items);
+      revision ||= page.revision;
+      cont = page.continue;
+    } while (cont);
+    return { items, revision };
+  }
+
+  private async session(signal: AbortSignal): Promise<void> {
+    const nets = await this.listAll('network');
+    const vms = await this.listAll('vm');
+    this.networks.clear();
+    for (const n of nets.items) this.networks.set(key(n.project, n.name), n);
+    for (const vm of vms.items) this.book.adopt(ipamVm(vm));
+    for (const n of nets.items) await this.network(n);
+    for (const vm of vms.items) await this.vm(vm);
+    const events = this.deps.store.watch({ kinds: ['network', 'vm'], fromRevision: Math.min(nets.revision, vms.revision) }, signal);
+    for await (const ev of events) {
+      if (ev.type === 'bookmark') continue;
+      const o = ev.object;
+      if (o.kind === 'network') {
+        if (ev.type === 'delete') this.networks.delete(key(o.project, o.name));
+        else await this.network(o);
+      } else if (ev.type === 'delete') {
+        this.book.release(o.id);
+        this.failing.delete(o.id);
+      } else {
+        await this.vm(o);
+        continue;
+      }
+      for (const vm of [...this.failing.values()]) await this.vm(vm);
+    }
+  }
+
+  private async network(n: AnyObject): Promise<void> {
+    this.networks.set(key(n.project, n.name), n);
+    if ((n.spec as NetworkSpec).vni !== undefined || n.status.vni !== undefined) return;
+    const vni = freeVni(this.networks.values());
+    try {
+      const updated = await this.deps.store.updateStatus({ kind: 'network', idOrName: n.id }, { ...n.status, vni }, { ...author, ifRevision: n.revision });
+      this.networks.set(key(n.project, n.name), updated);
+    } catch (e) {
+      if (!(e instanceof ApiError && (e.code === 'precondition_failed' || e.code === 'not_found'))) throw e;
+    }
+  }
+
+  private async vm(vm: AnyObject): Promise<void> {
+    const status = vm.status as VmStatus;
+    const nics = (vm.spec as VmSpec).nics ?? [];
+    if (status.phase === 'deleting' || (nics.length === 0 && !status.addresses)) return;
+    const lookup = (p: string, n: string) => this.networks.get(key(p, n))?.spec as NetworkSpec | undefined;
+    const gatewayOf = (p: string, n: string) => {
+      const gw = (this.networks.get(key(p, n))?.spec as NetworkSpec | undefined)?.gateway;
+      return gw?.mode === 'vm' ? gw.vm : undefined;
+    };
+    let next: VmStatus;
+    try {
+      const addresses: NicAddress[] = this.book.assign(ipamVm(vm), lookup, gatewayOf);
+      this.failing.delete(vm.id);
+      next = { ...status, addresses, conditions: (status.conditions ?? []).filter((c) => c.type !== 'Addressed') };
+      if (!next.conditions!.length) delete next.conditions;
+      if (!addresses.length) delete next.addresses;
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      this.failing.set(vm.id, vm);
+      const old = status.conditions?.find((c) => c.type === 'Addressed');
+      if (old?.message === e.message) return;
+      const cond: Condition = { type: 'Addressed', status: 'false', reason: 'AddressesUnavailable', message: e.message, lastTransition: new Date(this.deps.clock.now()).toISOString() };
+      next = { ...status, conditions: [...(status.conditions ?? []).filter((c) => c.type !== 'Addressed'), cond] };
+    }
+    if (JSON.stringify(next) === JSON.stringify(status)) return;
+    try {
+      await this.deps.store.updateStatus({ kind: 'vm', idOrName: vm.id }, next as Record<string, unknown>, { ...author, ifRevision: vm.revision });
+    } catch (e) {
+      if (!(e instanceof ApiError && (e.code === 'precondition_failed' || e.code === 'not_found'))) throw e;
+    }
+  }
+}
+
+function ipamVm(vm: AnyObject): IpamVm {
+  const current = (vm.status as VmStatus).addresses;
+  return { id: vm.id, project: vm.project ?? '', name: vm.name, nics: (vm.spec as VmSpec).nics ?? [], ...(current ? { current } : {}) };
+}
