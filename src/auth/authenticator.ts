@@ -10,6 +10,8 @@ export interface Identity {
   roles?: Record<string, 'admin' | 'operator' | 'viewer'>;
   /** Scopes that narrow the roles (`vm:read`, `vm:write`…); all when absent. */
   scopes?: string[];
+  /** Groups the user belongs to (LDAP: each group's DN and its first RDN value), for project `members` bindings. */
+  groups?: string[];
   /** Set for a host's agent: the node this credential belongs to. */
   node?: string;
 }

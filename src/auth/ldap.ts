@@ -65,7 +65,8 @@ export class LdapAuthenticator implements Authenticator {
       if (!entry) return { outcome: 'skip' };
       if (!ok) return { outcome: 'deny', reason: 'wrong password' };
       const roles = applyGrants(groups.flatMap((g) => this.grants.get(normalizeDn(g)) ?? []));
-      return { outcome: 'ok', identity: { name: entry.name, authenticator: this.name, ...roles } };
+      const names = groups.flatMap((g) => [normalizeDn(g), /^[^=]+=([^,]+)/.exec(g)?.[1] ?? g]);
+      return { outcome: 'ok', identity: { name: entry.name, authenticator: this.name, ...roles, ...(names.length ? { groups: [...new Set(names)] } : {}) } };
     } catch (e) {
       throw this.unavailable(e);
     } finally {

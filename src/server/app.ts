@@ -6,6 +6,8 @@ import { ApiError } from '../api/errors.ts';
 import { kinds } from '../api/kinds.ts';
 import type { AuthChain } from '../auth/chain.ts';
 import type { Authorizer } from '../auth/authorizer.ts';
+import { RateLimiter } from '../auth/rate-limiter.ts';
+import type { ScopedTokenAuthenticator } from '../auth/scoped-token.ts';
 import { systemClock, type Clock } from '../base/clock.ts';
 import type { Logger } from '../base/logger.ts';
 import type { Store } from '../store/store.ts';
@@ -17,6 +19,8 @@ import { installNodeAccess } from './node-access.ts';
 import { registerAuditRoute } from './routes/audit.ts';
 import { registerHistoryRoutes } from './routes/history.ts';
 import { registerObjectRoutes } from './routes/objects.ts';
+import { roleRoutes } from './routes/roles.ts';
+import { tokenRoutes } from './routes/tokens.ts';
 import { ErrorSchema } from './routes/route-schemas.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import { registerWatchRoute } from './routes/watch.ts';
@@ -27,6 +31,10 @@ export interface AppDeps {
   store: Store;
   auth: AuthChain;
   authorizer: Authorizer;
+  /** Failed-authentication limits (default: 20 at once then 10/min per source, 10 then 5/min per user). */
+  limiter?: RateLimiter;
+  /** Serve the scoped-token and role-binding routes; `scoped` mints (absent: minting is refused). */
+  accounts?: { scoped?: ScopedTokenAuthenticator };
   logger: Logger;
   clock?: Clock;
   /** Largest request body in bytes (default 1 MiB). */
@@ -98,12 +106,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new ApiError('unavailable', 'Cannot handle request: the server is shutting down', { headers: { connection: 'close', 'retry-after': '1' } });
     }
   });
-  installAuth(app, { auth: deps.auth, authorizer: deps.authorizer });
+  installAuth(app, { auth: deps.auth, authorizer: deps.authorizer, store: deps.store, limiter: deps.limiter ?? new RateLimiter({ clock }) });
   installNodeAccess(app, deps.store);
   installAudit(app, { store: deps.store, clock, logger: deps.logger });
 
   registerSystemRoutes(app, { store: deps.store, metrics });
   registerAuditRoute(app, { store: deps.store });
+  if (deps.accounts) {
+    const { scoped } = deps.accounts;
+    await app.register(tokenRoutes({ store: deps.store, authorizer: deps.authorizer, clock, ...(scoped ? { scoped } : {}) }));
+    await app.register(roleRoutes({ store: deps.store, authorizer: deps.authorizer }));
+  }
   registerWatchRoute(app, {
     store: deps.store,
     authorizer: deps.authorizer,

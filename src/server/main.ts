@@ -3,10 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { AdminOnlyAuthorizer } from '../auth/authorizer.ts';
 import { AuthChain } from '../auth/chain.ts';
-import { NodeCredentialAuthenticator } from '../auth/node-credential.ts';
-import { StaticTokenAuthenticator } from '../auth/static-token.ts';
+import { RoleAuthorizer } from '../auth/role-authorizer.ts';
+import { buildServerAuth } from '../auth/server-auth.ts';
 import { systemClock, type Clock } from '../base/clock.ts';
 import { createLogger, type Logger } from '../base/logger.ts';
 import { ExecRunner, type Runner } from '../base/runner.ts';
@@ -69,6 +68,8 @@ interface RunOptions {
   dataDir: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** The authenticator chain's config file (YAML or JSON); default: static tokens, scoped tokens, host credentials. */
+  authConfig?: string;
   /** Write the CLI's config here on first start, if the file does not exist. */
   cliConfig?: string;
   localAgent?: LocalAgent;
@@ -98,6 +99,7 @@ export async function serverMain(argv: string[], io: MainIo = processIo()): Prom
       .option('--store <url>', 'store URL, e.g. sqlite:/var/lib/crowd/crowd.db (default: sqlite in the data dir)')
       .option('--listen <addr>', 'HOST:PORT to listen on; any non-loopback address serves TLS', '127.0.0.1:7470')
       .option('--data-dir <dir>', 'where tokens, the self-signed certificate and the default store live')
+      .option('--auth-config <file>', 'authenticators in order, YAML or JSON (see docs/api.md, Authentication)')
       .option('--tls-cert <file>', 'PEM certificate (with --tls-key)')
       .option('--tls-key <file>', 'PEM private key (with --tls-cert)')
       .option('--image-quota-bytes <n>', 'bytes of stored images each project may hold (default: unlimited)'),
@@ -109,6 +111,7 @@ export async function serverMain(argv: string[], io: MainIo = processIo()): Prom
       storeUrl: flags.store ?? `sqlite:${join(dataDir, 'crowd.db')}`,
       listen: parseListenAddress(flags.listen!),
       dataDir,
+      ...(flags.authConfig ? { authConfig: flags.authConfig } : {}),
       ...(flags.tlsCert ? { tlsCert: flags.tlsCert } : {}),
       ...(flags.tlsKey ? { tlsKey: flags.tlsKey } : {}),
       ...(flags.imageQuotaBytes !== undefined ? { imageQuotaBytes: byteCount(flags.imageQuotaBytes, '--image-quota-bytes') } : {}),
@@ -195,6 +198,9 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
     try {
       await ensureDefaultProject(store);
       await ensureDefaultSite(store);
+      const authConfig = opts.authConfig ? { configFile: opts.authConfig } : {};
+      const serverAuth = await buildServerAuth({ dataDir: opts.dataDir, ...authConfig, staticTokens: tokens, credentials: store, logger, clock });
+      const authorizer = new RoleAuthorizer();
       const fingerprint = https ? certFingerprint(https.cert).replace(/^sha256:/, '') : undefined;
       const enrolment = new Enrolment({ store, clock, ...(fingerprint ? { fingerprint } : {}) });
       const images = imageRoutes({
@@ -206,8 +212,9 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
       });
       const app = await buildApp({
         store,
-        auth: new AuthChain([new StaticTokenAuthenticator(tokens), new NodeCredentialAuthenticator((id) => store.getCredential(id), clock)]),
-        authorizer: new AdminOnlyAuthorizer(),
+        auth: new AuthChain(serverAuth.authenticators),
+        authorizer,
+        accounts: serverAuth.scoped ? { scoped: serverAuth.scoped } : {},
         logger,
         clock,
         plugins: [nodeRoutes(enrolment), images, hostNetworkRoutes(() => store)],

@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.ts';
-import { AdminOnlyAuthorizer } from '../auth/authorizer.ts';
 import { AuthChain } from '../auth/chain.ts';
+import type { RateLimiter } from '../auth/rate-limiter.ts';
+import { RoleAuthorizer } from '../auth/role-authorizer.ts';
+import { ScopedTokenAuthenticator } from '../auth/scoped-token.ts';
+import { tokenRevocation } from '../auth/server-auth.ts';
 import { hashToken, StaticTokenAuthenticator } from '../auth/static-token.ts';
 import type { Clock } from '../base/clock.ts';
 import { silentLogger } from '../base/logger.ts';
@@ -23,6 +27,8 @@ export interface TestApp {
   store: Store;
   /** `{authorization: 'Bearer <admin token>'}` for inject calls. */
   auth: { authorization: string };
+  /** Mints and checks scoped tokens (a random key per app). */
+  scoped: ScopedTokenAuthenticator;
   /** Host enrolment, when built with `nodes: true`. */
   enrolment?: Enrolment;
   /** Creates machine type "small" (cpus 1–4), image "debian" and network "lan", what a VM needs. */
@@ -32,10 +38,11 @@ export interface TestApp {
 
 /**
  * An app over an in-memory SQLite store with the `default` project and one
- * admin token, for route, client and CLI tests.
+ * admin token, for route, client and CLI tests; `tokens: true` adds the
+ * scoped-token and role-binding routes.
  */
 export async function buildTestApp(
-  opts: { clock?: Clock; authenticators?: Authenticator[]; nodes?: boolean; images?: Omit<ImageRoutesOptions, 'store' | 'logger' | 'clock'> } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
+  opts: { clock?: Clock; authenticators?: Authenticator[]; nodes?: boolean; limiter?: RateLimiter; tokens?: boolean; images?: Omit<ImageRoutesOptions, 'store' | 'logger' | 'clock'> } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
 ): Promise<TestApp> {
   const store = new SqliteStore({ path: ':memory:', ...(opts.clock ? { clock: opts.clock } : {}) });
   await ensureDefaultProject(store);
@@ -50,10 +57,13 @@ export async function buildTestApp(
     plugins.push(nodeRoutes(enrolment));
   }
   if (opts.images) plugins.push(imageRoutes({ ...opts.images, store, logger: silentLogger(), clock }));
+  const scoped = new ScopedTokenAuthenticator({ keys: [randomBytes(32)], clock, isRevoked: tokenRevocation(store), logger: silentLogger() });
   const app = await buildApp({
     store,
-    auth: new AuthChain([new StaticTokenAuthenticator([{ name: 'admin', sha256: hashToken(testToken) }]), ...authenticators]),
-    authorizer: new AdminOnlyAuthorizer(),
+    auth: new AuthChain([new StaticTokenAuthenticator([{ name: 'admin', sha256: hashToken(testToken) }]), scoped, ...authenticators]),
+    authorizer: new RoleAuthorizer(),
+    ...(opts.limiter ? { limiter: opts.limiter } : {}),
+    ...(opts.tokens ? { accounts: { scoped } } : {}),
     logger: silentLogger(),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
@@ -64,6 +74,7 @@ export async function buildTestApp(
     app,
     store,
     auth: { authorization: `Bearer ${testToken}` },
+    scoped,
     ...(enrolment ? { enrolment } : {}),
     seed: async () => {
       const by = { author: 'seed' };

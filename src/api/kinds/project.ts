@@ -3,7 +3,16 @@ import type { KindDef } from '../kind.ts';
 import { createSchema, objectSchema, updateSchema } from '../object.ts';
 
 export const ProjectSpec = Type.Object(
-  { description: Type.Optional(Type.String({ maxLength: 1024 })) },
+  {
+    description: Type.Optional(Type.String({ maxLength: 1024 })),
+    /** Role bindings: a user name, or `group:<name>` for a group, → its role in this project. */
+    members: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]), {
+        maxProperties: 1000,
+        description: 'user or "group:<name>" → admin, operator or viewer',
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 export const ProjectStatus = Type.Object({}, { additionalProperties: true });
