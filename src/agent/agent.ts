@@ -48,6 +48,7 @@ export class Agent {
 
   async run(signal: AbortSignal): Promise<void> {
     await this.o.driver.list();
+    this.o.host.onImageChange?.(() => this.wakeReconcile?.());
     await Promise.all([this.syncLoop(signal), this.reconcileLoop(signal), this.heartbeatLoop(signal), this.statusLoop(signal)]);
   }
 
@@ -158,8 +159,9 @@ export class Agent {
   async pass(): Promise<Step[]> {
     const vms = this.o.cache.all('vm');
     const host: HostFacts = { ...this.o.host, lookup: (k, p, n) => this.o.cache.get(k, `${p}/${n}`) };
-    const desired = new Map(vms.map((vm) => [vm.id, desiredVm(vm, host)]));
     const actual = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
+    // A VM whose image is still being pulled stays out of reconcile (reported provisioning) until the image is here.
+    const desired = new Map(vms.map((vm) => [vm.id, desiredVm(vm, host)] as const).filter(([id, d]) => d.waiting === undefined || actual.has(id)));
     const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts });
     await Promise.all(steps.map((s) => this.execute(s, actual)));
     const after = new Map((await this.o.driver.list()).map((i) => [i.id, i]));

@@ -2,19 +2,22 @@ import type { MachineTypeSpec } from '../api/kinds/machine-type.ts';
 import type { VmSpec } from '../api/kinds/vm.ts';
 import type { AnyObject } from '../api/object.ts';
 import type { Accel, VmConfig } from './drivers/vm-config.ts';
+import type { ImageAvailability } from './image-cache.ts';
 import type { DesiredVm } from './reconcile.ts';
 
 /** What turning a VM object into a driver config needs from the host. */
 export interface HostFacts {
   accel: Accel;
-  /** The cached base image of an image object, or undefined when it is not on this host. */
-  imagePath(image: AnyObject): { path: string; format: 'qcow2' | 'raw' } | undefined;
+  /** The cached base image of an image object, or that its pull is under way, or why it cannot be had. */
+  imagePath(image: AnyObject): ImageAvailability | undefined;
+  /** Registers a callback for when an image becomes available (a pull finished). */
+  onImageChange?(listener: () => void): void;
   /** A referenced object from the agent's cache. */
   lookup(kind: string, project: string, name: string): AnyObject | undefined;
 }
 
-/** The desired state of one VM on this host: power, policy and the driver config (or why there is none). */
-export function desiredVm(vm: AnyObject, host: HostFacts): DesiredVm {
+/** The desired state of one VM on this host: power, policy and the driver config (or why there is none, or what it waits for). */
+export function desiredVm(vm: AnyObject, host: HostFacts): DesiredVm & { waiting?: string } {
   const spec = vm.spec as VmSpec;
   const base = { id: vm.id, power: spec.power ?? 'running', restartPolicy: spec.restartPolicy ?? 'always' } as const;
   const mtDoc = host.lookup('machine-type', '', spec.machineType);
@@ -22,6 +25,8 @@ export function desiredVm(vm: AnyObject, host: HostFacts): DesiredVm {
   const imageDoc = host.lookup('image', vm.project ?? '', spec.image);
   const image = imageDoc && host.imagePath(imageDoc);
   if (!image) return { ...base, problem: `image "${spec.image}" is not available on this host` };
+  if ('problem' in image) return { ...base, problem: image.problem };
+  if ('waiting' in image) return { ...base, problem: image.waiting, waiting: image.waiting };
   const mt = mtDoc.spec as MachineTypeSpec;
   const config: VmConfig = {
     id: vm.id,

@@ -18,6 +18,8 @@ import { qemuEnv } from './drivers/qemu/config.ts';
 import { detectAccel } from './drivers/qemu/detect-accel.ts';
 import { QemuDriver } from './drivers/qemu/qemu-driver.ts';
 import { localImages } from './local-images.ts';
+import { ImageCache } from './image-cache.ts';
+import { contentOpener } from './image-pull.ts';
 
 /** What the agent keeps in its data dir after enrolling (mode 0600). */
 interface Identity {
@@ -36,7 +38,10 @@ export interface AgentMainOptions {
   name?: string;
   label?: string[];
   driver: 'qemu' | 'fake';
+  /** Local base images by name (`<image-name>.qcow2`), used before the image cache: tests and air-gapped hosts. */
   imageDir?: string;
+  /** Bound of the image cache in bytes; unused images beyond it are evicted. */
+  imageCacheBytes?: number;
 }
 
 /** A fetch that trusts only the server certificate the join token named (none needed on plain loopback HTTP). */
@@ -111,6 +116,14 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
       ? new FakeDriver()
       : new QemuDriver({ runDir: join(o.dataDir, 'vms'), runner, ...(env.runAs !== undefined ? { runAs: env.runAs } : {}) });
   const cache = new AgentCache(join(o.dataDir, 'cache.db'));
+  const images = new ImageCache({
+    dir: join(o.dataDir, 'images'),
+    open: contentOpener(() => ({ url: id.server, authorization: `Bearer ${id.credential}` }), fetchFn),
+    clock: systemClock,
+    logger: log,
+    ...(o.imageCacheBytes !== undefined ? { maxBytes: o.imageCacheBytes } : {}),
+  });
+  const local = o.imageDir !== undefined ? localImages(o.imageDir) : undefined;
   const agent = new Agent({
     node: id.node,
     client,
@@ -118,7 +131,7 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
     cache,
     clock: systemClock,
     logger: log,
-    host: { accel: accel.accel, imagePath: localImages(o.imageDir ?? join(o.dataDir, 'images')) },
+    host: { accel: accel.accel, imagePath: (img) => local?.(img) ?? images.lookup(img), onImageChange: (l) => images.onChange(l) },
   });
   const renew = async () => {
     while (!signal.aborted) {
@@ -137,6 +150,7 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
   try {
     await Promise.all([agent.run(signal), renew()]);
   } finally {
+    await images.close();
     await driver.close();
     cache.close();
   }
@@ -152,7 +166,11 @@ export async function agentMain(argv: string[]): Promise<void> {
     .option('--data-dir <dir>', 'where the agent keeps its identity, cache and VMs', env.dataDir)
     .option('--name <name>', 'node name (default: the host name)')
     .option('--label <key=value...>', 'node labels')
-    .option('--image-dir <dir>', 'local base images, <image-name>.qcow2 (default: <data-dir>/images)')
+    .option('--image-dir <dir>', 'local base images by name, <image-name>.qcow2, used before pulling from the server')
+    .option('--image-cache-bytes <n>', 'evict unused cached images beyond this many bytes (default 50 GiB)', (v: string) => {
+      if (!/^\d{1,16}$/.test(v)) throw new Error(`Invalid --image-cache-bytes "${v}": expected a number of bytes`);
+      return Number(v);
+    })
     .addOption(new Option('--driver <driver>', 'VM driver').choices(['qemu', 'fake']).default('qemu'))
     .exitOverride();
   cmd.parse(argv, { from: 'user' });
