@@ -7,6 +7,7 @@ import type { Client } from '../client/client.ts';
 import { AgentCache } from './agent-cache.ts';
 import { desiredVm, type HostFacts } from './desired-vm.ts';
 import type { Driver, VmInfo } from './drivers/driver.ts';
+import { type HostNetworkSync, withNics } from './host-network-sync.ts';
 import { backoffMs, reconcile, type RestartState, type Step } from './reconcile.ts';
 
 export interface AgentOptions {
@@ -23,6 +24,8 @@ export interface AgentOptions {
   tickMs?: number;
   /** Called after each reconcile pass (tests and benchmarks wait on it). */
   onPass?: (steps: Step[]) => void;
+  /** Host networking for VMs with NICs (taps, bridges, VXLAN, firewall); without it NICs are left out. */
+  network?: HostNetworkSync;
 }
 
 const referenced = ['machine-type', 'image'];
@@ -49,7 +52,7 @@ export class Agent {
   async run(signal: AbortSignal): Promise<void> {
     await this.o.driver.list();
     this.o.host.onImageChange?.(() => this.wakeReconcile?.());
-    await Promise.all([this.syncLoop(signal), this.reconcileLoop(signal), this.heartbeatLoop(signal), this.statusLoop(signal)]);
+    await Promise.all([this.syncLoop(signal), this.reconcileLoop(signal), this.heartbeatLoop(signal), this.statusLoop(signal), this.o.network?.run(signal, () => this.wakeReconcile?.())]);
   }
 
   /** Sleeps, or returns early when woken or aborted. */
@@ -116,6 +119,7 @@ export class Agent {
       }
       this.o.cache.setRevision(ev.revision);
       this.wakeReconcile?.();
+      this.o.network?.poke();
     }
   }
 
@@ -162,6 +166,9 @@ export class Agent {
     const actual = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
     // A VM whose image is still being pulled stays out of reconcile (reported provisioning) until the image is here.
     const desired = new Map(vms.map((vm) => [vm.id, desiredVm(vm, host)] as const).filter(([id, d]) => d.waiting === undefined || actual.has(id)));
+    // Taps exist before QEMU opens them: the host network converges first, and VMs whose NICs are not ready wait.
+    const net = await this.o.network?.converge(vms);
+    for (const [id, d] of desired) desired.set(id, withNics(d, net));
     const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts });
     await Promise.all(steps.map((s) => this.execute(s, actual)));
     const after = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
@@ -259,7 +266,7 @@ export class Agent {
     while (!signal.aborted) {
       let wait = every;
       try {
-        await this.o.client().nodes.putStatus(this.o.node, { phase: 'ready', lastSeen: new Date(this.o.clock.now()).toISOString(), accel: this.o.host.accel });
+        await this.o.client().nodes.putStatus(this.o.node, { phase: 'ready', lastSeen: new Date(this.o.clock.now()).toISOString(), accel: this.o.host.accel, ...(this.o.network?.underlayIp ? { underlayIp: this.o.network.underlayIp } : {}) });
         failures = 0;
       } catch (e) {
         wait = Math.min(every, this.backoff(++failures));

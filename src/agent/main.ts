@@ -1,16 +1,20 @@
 import { Command, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, statfs, writeFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseJoinToken, type NodeCredential } from '../api/enrolment.ts';
+import type { HostNetworkView } from '../api/kinds/network.ts';
 import { systemClock } from '../base/clock.ts';
 import { createLogger, type Logger } from '../base/logger.ts';
 import { pinnedFetch } from '../base/pinned-fetch.ts';
 import { ExecRunner } from '../base/runner.ts';
 import { Client } from '../client/client.ts';
+import { applyHostNetwork } from '../net/host-network.ts';
 import { Agent } from './agent.ts';
 import { AgentCache } from './agent-cache.ts';
+import { HostNetworkSync } from './host-network-sync.ts';
 import { agentEnv } from './config.ts';
 import type { Driver } from './drivers/driver.ts';
 import { FakeDriver } from './drivers/fake-driver.ts';
@@ -38,6 +42,8 @@ export interface AgentMainOptions {
   name?: string;
   label?: string[];
   driver: 'qemu' | 'fake';
+  /** This host's address for VXLAN between hosts (networks stay host-local without it). */
+  underlayIp?: string;
   /** Local base images by name (`<image-name>.qcow2`), used before the image cache: tests and air-gapped hosts. */
   imageDir?: string;
   /** Bound of the image cache in bytes; unused images beyond it are evicted. */
@@ -99,6 +105,22 @@ async function identity(o: AgentMainOptions, accel: 'kvm' | 'tcg', log: Logger):
   return id;
 }
 
+/** The host network layer: the node's view from the server, applied through src/net as root. */
+async function hostNetwork(o: AgentMainOptions, node: string, runner: ExecRunner, runAs: string | undefined, client: () => Client, log: Logger): Promise<HostNetworkSync> {
+  if (o.underlayIp !== undefined && !isIP(o.underlayIp)) throw new Error(`Invalid --underlay-ip "${o.underlayIp}": expected an IPv4 or IPv6 address`);
+  // dnsmasq drops privileges: its run dir and the parents must be searchable by everyone.
+  const dnsmasqRunDir = join('/run/crowd', node);
+  await mkdir(dnsmasqRunDir, { recursive: true, mode: 0o755 });
+  const tapOwner = runAs !== undefined ? Number((await runner.run({ argv: ['id', '-u', runAs] })).stdout.trim()) : undefined;
+  return new HostNetworkSync({
+    options: { dnsmasqRunDir, ...(o.underlayIp ? { underlayIp: o.underlayIp } : {}), ...(tapOwner !== undefined ? { tapOwner } : {}) },
+    fetchView: () => client().http.json<HostNetworkView>({ method: 'GET', path: `/v1/nodes/${node}/network` }),
+    apply: (spec) => applyHostNetwork(spec, { runner }),
+    clock: systemClock,
+    logger: log,
+  });
+}
+
 /** Runs the agent until the signal aborts; `crowd up` and `crowd agent` both come here. */
 export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Logger = createLogger({ name: 'agent' })): Promise<void> {
   await mkdir(o.dataDir, { recursive: true, mode: 0o700 });
@@ -124,7 +146,9 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
     ...(o.imageCacheBytes !== undefined ? { maxBytes: o.imageCacheBytes } : {}),
   });
   const local = o.imageDir !== undefined ? localImages(o.imageDir) : undefined;
+  const network = o.driver === 'qemu' || o.underlayIp ? await hostNetwork(o, id.node, runner, env.runAs, client, log) : undefined;
   const agent = new Agent({
+    ...(network ? { network } : {}),
     node: id.node,
     client,
     driver,
@@ -166,6 +190,7 @@ export async function agentMain(argv: string[]): Promise<void> {
     .option('--data-dir <dir>', 'where the agent keeps its identity, cache and VMs', env.dataDir)
     .option('--name <name>', 'node name (default: the host name)')
     .option('--label <key=value...>', 'node labels')
+    .option('--underlay-ip <address>', "this host's address for VXLAN between hosts (VM networks span hosts only with it)")
     .option('--image-dir <dir>', 'local base images by name, <image-name>.qcow2, used before pulling from the server')
     .option('--image-cache-bytes <n>', 'evict unused cached images beyond this many bytes (default 50 GiB)', (v: string) => {
       if (!/^\d{1,16}$/.test(v)) throw new Error(`Invalid --image-cache-bytes "${v}": expected a number of bytes`);

@@ -1,0 +1,110 @@
+import type { HostNetworkView } from '../api/kinds/network.ts';
+import type { AnyObject } from '../api/object.ts';
+import type { Clock } from '../base/clock.ts';
+import type { Logger } from '../base/logger.ts';
+import type { HostNetworkSpec } from '../net/host-network.ts';
+import { desiredHostNetwork, type HostNetworkOptions } from './host-network.ts';
+import type { DesiredVm } from './reconcile.ts';
+
+/** What the agent's host networking needs from the outside world. */
+export interface HostNetworkSyncDeps {
+  options: HostNetworkOptions;
+  /** The node's view from the server (`GET /v1/nodes/{node}/network`). */
+  fetchView(): Promise<HostNetworkView>;
+  /** Converges the host (src/net's applyHostNetwork in production). */
+  apply(spec: HostNetworkSpec): Promise<unknown>;
+  clock: Clock;
+  logger: Logger;
+  /** How often the view is refetched, so firewall changes arrive (default 5 s). */
+  refreshMs?: number;
+  /** An unchanged spec is still reapplied this often, repairing drift (default 60 s). */
+  reapplyMs?: number;
+}
+
+/** The taps of the VMs that may start, and why the others may not. */
+export interface NetworkReadiness {
+  nics: Map<string, { tap: string; mac: string }[]>;
+  problems: Map<string, string>;
+}
+
+/** A VM's desired state with its taps, or held with the network's reason. */
+export function withNics(d: DesiredVm, net: NetworkReadiness | undefined): DesiredVm {
+  const problem = net?.problems.get(d.id);
+  if (problem && d.config) return { id: d.id, power: d.power, restartPolicy: d.restartPolicy, problem };
+  const nics = net?.nics.get(d.id);
+  return nics && d.config ? { ...d, config: { ...d.config, nics } } : d;
+}
+
+/**
+ * The agent's host networking: keeps the server's network view fresh
+ * (polling, and early when a VM changes), and converges the host before VMs
+ * start so their taps exist. A spec is applied when it changed (a firewall
+ * edit re-renders only the ruleset, no VM restarts) and periodically.
+ */
+export class HostNetworkSync {
+  private view: HostNetworkView | undefined;
+  private applied: string | undefined;
+  private appliedAt = 0;
+  /** Set once a spec with networks was applied: until then an empty host is left alone (no root needed). */
+  private touched = false;
+  private wakeFetch: (() => void) | undefined;
+
+  constructor(private readonly d: HostNetworkSyncDeps) {}
+
+  /** This host's VXLAN address, reported in the node's status so peers find it. */
+  get underlayIp(): string | undefined {
+    return this.d.options.underlayIp;
+  }
+
+  /** Fetches the view until the signal aborts, calling `changed` when it differs. */
+  async run(signal: AbortSignal, changed: () => void): Promise<void> {
+    let last = '';
+    while (!signal.aborted) {
+      try {
+        const view = await this.d.fetchView();
+        const text = JSON.stringify(view);
+        if (text !== last) {
+          last = text;
+          this.view = view;
+          changed();
+        }
+      } catch (e) {
+        if (!signal.aborted) this.d.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'cannot fetch the network view; keeping the last one');
+      }
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      signal.addEventListener('abort', stop, { once: true });
+      this.wakeFetch = stop;
+      await this.d.clock.sleep(this.d.refreshMs ?? 5000, ac.signal).catch(() => undefined);
+      signal.removeEventListener('abort', stop);
+    }
+  }
+
+  /** Refetches the view now (a VM bound here changed). */
+  poke(): void {
+    this.wakeFetch?.();
+  }
+
+  /** Converges the host for these VMs; on failure every VM with NICs is held with the error. */
+  async converge(vms: AnyObject[]): Promise<NetworkReadiness> {
+    const want = desiredHostNetwork(vms, this.view, this.d.options);
+    if (!this.view || (!this.touched && want.spec.links.length === 0)) return want;
+    const text = JSON.stringify(want.spec);
+    const now = this.d.clock.now();
+    if (text === this.applied && now - this.appliedAt < (this.d.reapplyMs ?? 60_000)) return want;
+    try {
+      await this.d.apply(want.spec);
+      this.applied = text;
+      this.appliedAt = now;
+      this.touched = true;
+      return want;
+    } catch (e) {
+      this.applied = undefined;
+      const why = `cannot set up the host network: ${e instanceof Error ? e.message : String(e)}`;
+      this.d.logger.error({ err: why }, 'host network not applied');
+      const problems = new Map(want.problems);
+      for (const id of want.nics.keys()) problems.set(id, why);
+      return { nics: new Map(), problems };
+    }
+  }
+}
