@@ -24,6 +24,9 @@ import { tokenRoutes } from './routes/tokens.ts';
 import { ErrorSchema } from './routes/route-schemas.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import { registerWatchRoute } from './routes/watch.ts';
+import type { TunnelRegistry } from './tunnel/tunnel-registry.ts';
+import { registerTunnelRoutes } from './tunnel/tunnel-route.ts';
+import { registerWebSockets } from './tunnel/websocket-plugin.ts';
 import { typeboxValidatorCompiler } from './validator.ts';
 
 /** Everything the HTTP server needs, built by main.ts (or a test) and handed in. */
@@ -43,6 +46,8 @@ export interface AppDeps {
   watchBookmarkMs?: number;
   /** PEM certificate and key: serve HTTPS. */
   https?: { cert: string; key: string };
+  /** Agent tunnels: with it, agents connect at /v1/nodes/{name}/tunnel and VMs get console, reboot/reset and pipe routes. */
+  tunnels?: TunnelRegistry;
   /** More routes (e.g. the image repository), registered after the core ones so they share hooks and the error boundary. */
   plugins?: FastifyPluginAsync[];
 }
@@ -92,6 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
+  if (deps.tunnels) await registerWebSockets(app);
 
   const metrics = new ServerMetrics(deps.store);
   const shutdown = new AbortController();
@@ -130,6 +136,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     registerObjectRoutes(app, def, { store: deps.store });
     registerHistoryRoutes(app, def, { store: deps.store });
   }
+  if (deps.tunnels) registerTunnelRoutes(app, { store: deps.store, authorizer: deps.authorizer, tunnels: deps.tunnels });
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   await app.ready();
   return app;

@@ -21,6 +21,7 @@ import { runLeaseMonitor } from './scheduler/node-lease.ts';
 import { hostNetworkRoutes } from './ipam/host-network-view.ts';
 import { IpamController } from './ipam/ipam-controller.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
+import { TunnelRegistry } from './tunnel/tunnel-registry.ts';
 import { processEnv, serverPaths, type Env } from './config.ts';
 import { isLoopback, parseListenAddress, serverUrl, type ListenAddress } from './listen-address.ts';
 import { certFingerprint, ensureSelfSignedCert, readTlsFiles, type TlsFiles } from './tls.ts';
@@ -217,6 +218,7 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
         accounts: serverAuth.scoped ? { scoped: serverAuth.scoped } : {},
         logger,
         clock,
+        tunnels: new TunnelRegistry({ logger }),
         plugins: [nodeRoutes(enrolment), images, hostNetworkRoutes(() => store)],
         ...(https ? { https: { cert: https.cert, key: https.key } } : {}),
       });

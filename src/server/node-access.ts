@@ -85,6 +85,8 @@ export async function checkNodeRequest(store: Store, node: string, request: Fast
     return;
   }
   if (def.kind === 'node' && method === 'POST' && sub === '/credential') return;
+  // Its own agent tunnel (WebSocket); another node's is refused above.
+  if (def.kind === 'node' && method === 'GET' && sub === '/tunnel') return;
   if (def.kind === 'node' && method === 'GET' && sub === '/network') return;
   throw forbidden(node, what);
 }

@@ -17,6 +17,7 @@ import { systemClock } from '../base/clock.ts';
 import { ensureDefaultProject, ensureDefaultSite } from './bootstrap.ts';
 import { Enrolment } from './enrolment.ts';
 import { nodeRoutes } from './routes/nodes.ts';
+import { TunnelRegistry } from './tunnel/tunnel-registry.ts';
 import { imageRoutes, type ImageRoutesOptions } from './routes/images.ts';
 
 /** The admin token every test app accepts. */
@@ -65,6 +66,7 @@ export async function buildTestApp(
     ...(opts.limiter ? { limiter: opts.limiter } : {}),
     ...(opts.tokens ? { accounts: { scoped } } : {}),
     logger: silentLogger(),
+    ...(opts.nodes ? { tunnels: new TunnelRegistry({ logger: silentLogger() }) } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.bodyLimit ? { bodyLimit: opts.bodyLimit } : {}),
     ...(opts.watchBookmarkMs ? { watchBookmarkMs: opts.watchBookmarkMs } : {}),
