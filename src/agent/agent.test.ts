@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { getEventListeners } from 'node:events';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
@@ -189,6 +190,38 @@ test('cut off from the server, the agent keeps its VMs and restarts them per pol
     cache.close();
     await link.close();
     await stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an agent that pauses thousands of times leaves no listeners behind on its run signal', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'crowd-agent-'));
+  const cache = new AgentCache(join(dir, 'cache.db'));
+  const ac = new AbortController();
+  try {
+    let passes = 0;
+    let enough!: () => void;
+    const reached = new Promise<void>((r) => (enough = r));
+    const agent = new Agent({
+      node: 'host-3',
+      // Nothing listens there: every sync and report fails and backs off, while the reconcile loop ticks on.
+      client: () => new Client({ baseUrl: 'http://127.0.0.1:9' }),
+      driver: new FakeDriver(),
+      cache,
+      clock: systemClock,
+      logger: silentLogger(),
+      host: { accel: 'tcg', imagePath: localImages(dir) },
+      tickMs: 0,
+      onPass: () => ++passes === 2000 && enough(),
+    });
+    const running = agent.run(ac.signal);
+    await reached;
+    assert.ok(getEventListeners(ac.signal, 'abort').length < 10, `${getEventListeners(ac.signal, 'abort').length} listeners on the run signal`);
+    ac.abort();
+    await running;
+  } finally {
+    ac.abort();
+    cache.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -62,6 +62,8 @@ export class Agent {
       const ac = new AbortController();
       const done = () => {
         ac.abort();
+        // The run's signal lives as long as the agent: a listener left on it per pause would pile up forever.
+        signal.removeEventListener('abort', done);
         resolve();
       };
       set(done);
