@@ -96,9 +96,13 @@ export function listSql(o: ListSqlOptions): Sql {
     if (c.values) sub += ` AND f.v IN (${inList(c.values)})`;
     where.push(`o.id ${c.negate ? 'NOT IN' : 'IN'} (${sub})`);
   }
-  if (o.after) {
-    params.push(o.after[0], o.after[0], o.after[1]);
-    where.push('(o.project > ? OR (o.project = ? AND o.name > ?))');
+  // Both forms are index range scans on (kind, project, name), so each page costs its own size, not its offset.
+  if (o.after && o.project !== undefined) {
+    params.push(o.after[1]);
+    where.push('o.name > ?');
+  } else if (o.after) {
+    params.push(o.after[0], o.after[1]);
+    where.push('(o.project, o.name) > (?, ?)');
   }
   params.push(o.limit);
   return {
