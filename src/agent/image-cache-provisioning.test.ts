@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { AnyObject } from '../api/object.ts';
+import { systemClock } from '../base/clock.ts';
+import { silentLogger } from '../base/logger.ts';
+import { Client } from '../client/client.ts';
+import { Scheduler } from '../server/scheduler/scheduler.ts';
+import { buildTestApp } from '../server/test-app.ts';
+import type { Store } from '../store/store.ts';
+import { Agent } from './agent.ts';
+import { AgentCache } from './agent-cache.ts';
+import { FakeDriver } from './drivers/fake-driver.ts';
+import { ImageCache } from './image-cache.ts';
+
+const by = { author: 'test' };
+
+/** Resolves with the first version of a VM that satisfies `pred`, or fails after 10 s. */
+async function vmWhen(store: Store, name: string, pred: (vm: AnyObject) => boolean): Promise<AnyObject> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 10_000);
+  try {
+    const cur = await store.get({ kind: 'vm', idOrName: name });
+    if (pred(cur)) return cur;
+    for await (const ev of store.watch({ kinds: ['vm'], fromRevision: cur.revision }, ac.signal))
+      if (ev.type === 'put' && ev.object.name === name && pred(ev.object)) return ev.object;
+  } catch (e) {
+    if (!ac.signal.aborted) throw e;
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  return assert.fail(`vm "${name}" never matched`);
+}
+
+test('a VM waits in provisioning while its image is pulled, without holding up the others, then starts', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'crowd-pull-wait-'));
+  const app = await buildTestApp({ nodes: true });
+  await app.seed();
+  await app.app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(app.app.server.address() as AddressInfo).port}`;
+  const stop = new AbortController();
+  const scheduling = new Scheduler({ store: app.store, logger: silentLogger(), clock: systemClock }).run(stop.signal);
+  const bytes = randomBytes(64 * 1024);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const images = new ImageCache({
+    dir: join(root, 'images'),
+    // The content answer is held until the test releases it: a pull that takes its time.
+    open: async () => {
+      await gate;
+      return new Response(bytes, { status: 200, headers: { etag: `"${sha}"` } });
+    },
+    clock: systemClock,
+    logger: silentLogger(),
+  });
+  const cache = new AgentCache(join(root, 'agent.db'));
+  let running: Promise<void> | undefined;
+  t.after(async () => {
+    release();
+    stop.abort();
+    await running;
+    await images.close();
+    cache.close();
+    await scheduling;
+    await app.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  await app.store.updateStatus({ kind: 'image', idOrName: 'debian' }, { phase: 'ready', format: 'qcow2', sha256: sha, sizeBytes: bytes.length }, by);
+  await app.store.create({ kind: 'image', name: 'local', spec: {} }, by);
+  const { token } = await app.enrolment!.createJoinToken({}, 'admin');
+  const enrolled = await new Client({ baseUrl: url }).http.json<{ credential: string }>({
+    method: 'POST',
+    path: '/v1/nodes/enrol',
+    body: { joinToken: token, name: 'host-wait', arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' },
+  });
+  const agent = new Agent({
+    node: 'host-wait',
+    client: () => new Client({ baseUrl: url, authorization: `Bearer ${enrolled.credential}` }),
+    driver: new FakeDriver(),
+    cache,
+    clock: systemClock,
+    logger: silentLogger(),
+    host: {
+      accel: 'tcg',
+      imagePath: (img) => (img.name === 'local' ? { path: '/dev/null', format: 'raw' } : images.lookup(img)),
+      onImageChange: (l) => images.onChange(l),
+    },
+  });
+  running = agent.run(stop.signal);
+  await app.store.create({ kind: 'vm', name: 'waits', spec: { image: 'debian', machineType: 'small' } }, by);
+  await app.store.create({ kind: 'vm', name: 'other', spec: { image: 'local', machineType: 'small' } }, by);
+  const waiting = await vmWhen(app.store, 'waits', (v) => v.status.phase === 'provisioning');
+  assert.equal(waiting.status.lastError, undefined);
+  await vmWhen(app.store, 'other', (v) => v.status.phase === 'running');
+  assert.equal((await app.store.get({ kind: 'vm', idOrName: 'waits' })).status.phase, 'provisioning', 'still waiting while the pull is held');
+  release();
+  await vmWhen(app.store, 'waits', (v) => v.status.phase === 'running');
+});
