@@ -7,6 +7,8 @@ import { CliContext } from './context.ts';
 import { addLoginCommand } from './login.ts';
 import { nouns } from './nouns.ts';
 import { addNounCommands } from './resource-commands.ts';
+import { addRoleCommands } from './role.ts';
+import { addTokenCommands } from './token.ts';
 import { addGlobalWatchCommand } from './watch-command.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -63,6 +65,8 @@ function buildProgram(io: CliIo): { program: Command; ctx: CliContext } {
   for (const noun of nouns) addNounCommands(program, noun, ctx);
   addApplyCommand(program, ctx);
   addLoginCommand(program, ctx);
+  addTokenCommands(program, ctx);
+  addRoleCommands(program, ctx);
   addAuditCommand(program, ctx);
   addGlobalWatchCommand(program, ctx);
   return { program, ctx };
