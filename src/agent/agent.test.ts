@@ -225,3 +225,41 @@ test('an agent that pauses thousands of times leaves no listeners behind on its 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('with no periodic tick, changes that arrive while a pass or a status report is under way still reach the host and the server', async () => {
+  const { t, url, stop } = await serve();
+  const dir = mkdtempSync(join(tmpdir(), 'crowd-agent-'));
+  writeFileSync(join(dir, 'debian.qcow2'), '');
+  const cache = new AgentCache(join(dir, 'cache.db'));
+  const ac = new AbortController();
+  try {
+    const { token } = await t.enrolment!.createJoinToken({}, 'admin');
+    const enrolled = await new Client({ baseUrl: url }).http.json<{ credential: string }>({
+      method: 'POST',
+      path: '/v1/nodes/enrol',
+      body: { joinToken: token, name: 'host-4', arch: 'x86_64', capacity: { cpus: 64, memoryMiB: 65536, diskGiB: 50 }, accel: 'tcg' },
+    });
+    const agent = new Agent({
+      node: 'host-4',
+      client: () => new Client({ baseUrl: url, authorization: `Bearer ${enrolled.credential}` }),
+      // Slow starts keep each pass busy while the next VMs arrive.
+      driver: new FakeDriver({ startLatencyMs: 20 }),
+      cache,
+      clock: systemClock,
+      logger: silentLogger(),
+      host: { accel: 'tcg', imagePath: localImages(dir) },
+      tickMs: 3600_000,
+    });
+    const running = agent.run(ac.signal);
+    const names = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+    for (const name of names) await t.store.create({ kind: 'vm', name, spec: { image: 'debian', machineType: 'small' } }, by);
+    for (const name of names) await vmWhen(t.store, name, (v) => v.status.phase === 'running');
+    ac.abort();
+    await running;
+  } finally {
+    ac.abort();
+    cache.close();
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

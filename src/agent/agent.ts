@@ -9,6 +9,7 @@ import { desiredVm, type HostFacts } from './desired-vm.ts';
 import type { Driver, VmInfo } from './drivers/driver.ts';
 import { type HostNetworkSync, withNics } from './host-network-sync.ts';
 import { backoffMs, reconcile, type RestartState, type Step } from './reconcile.ts';
+import { Wakeup } from './wakeup.ts';
 
 export interface AgentOptions {
   node: string;
@@ -41,8 +42,11 @@ export class Agent {
   private readonly reported = new Map<string, string>();
   /** The error of a step that failed in the current pass, for the status report. */
   private readonly failures = new Map<string, string>();
-  private wakeReconcile: (() => void) | undefined;
-  private wakeStatus: (() => void) | undefined;
+  /** Wakes for the reconcile and status loops; a wake while the loop is busy carries over to its next sleep. */
+  private readonly reconcileWakeup = new Wakeup();
+  private readonly statusWakeup = new Wakeup();
+  private readonly wakeReconcile = () => this.reconcileWakeup.wake();
+  private readonly wakeStatus = () => this.statusWakeup.wake();
   private readonly random: () => number;
 
   constructor(private readonly o: AgentOptions) {
@@ -55,8 +59,8 @@ export class Agent {
     await Promise.all([this.syncLoop(signal), this.reconcileLoop(signal), this.heartbeatLoop(signal), this.statusLoop(signal), this.o.network?.run(signal, () => this.wakeReconcile?.())]);
   }
 
-  /** Sleeps, or returns early when woken or aborted. */
-  private pause(ms: number, signal: AbortSignal, set: (wake: () => void) => void): Promise<void> {
+  /** Sleeps, or returns early when aborted. */
+  private pause(ms: number, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const ac = new AbortController();
@@ -66,7 +70,6 @@ export class Agent {
         signal.removeEventListener('abort', done);
         resolve();
       };
-      set(done);
       signal.addEventListener('abort', done, { once: true });
       this.o.clock.sleep(ms, ac.signal).then(done, () => undefined);
     });
@@ -88,7 +91,7 @@ export class Agent {
         if (signal.aborted) return;
         this.o.logger.warn({ err: errText(e), failures }, 'sync with the server failed; retrying');
       }
-      await this.pause(this.backoff(++failures), signal, () => undefined);
+      await this.pause(this.backoff(++failures), signal);
     }
   }
 
@@ -157,7 +160,7 @@ export class Agent {
       } catch (e) {
         this.o.logger.error({ err: errText(e) }, 'reconcile pass failed');
       }
-      await this.pause(this.o.tickMs ?? 5000, signal, (w) => (this.wakeReconcile = w));
+      await this.reconcileWakeup.sleep(this.o.tickMs ?? 5000, signal, this.o.clock);
     }
   }
 
@@ -258,7 +261,7 @@ export class Agent {
         wait = this.backoff(++failures);
         this.o.logger.warn({ err: errText(e) }, 'status report failed; queued');
       }
-      await this.pause(wait, signal, (w) => (this.wakeStatus = w));
+      await this.statusWakeup.sleep(wait, signal, this.o.clock);
     }
   }
 
@@ -274,7 +277,7 @@ export class Agent {
         wait = Math.min(every, this.backoff(++failures));
         this.o.logger.warn({ err: errText(e) }, 'heartbeat failed');
       }
-      await this.pause(wait, signal, () => undefined);
+      await this.pause(wait, signal);
     }
   }
 }
