@@ -1,6 +1,7 @@
 import type { MachineTypeSpec } from '../api/kinds/machine-type.ts';
 import type { VmSpec } from '../api/kinds/vm.ts';
 import type { AnyObject } from '../api/object.ts';
+import { guestUuid } from '../metadata/guest-info.ts';
 import type { Accel, VmConfig } from './drivers/vm-config.ts';
 import type { ImageAvailability } from './image-cache.ts';
 import type { DesiredVm } from './reconcile.ts';
@@ -37,16 +38,7 @@ export function desiredVm(vm: AnyObject, host: HostFacts): DesiredVm & { waiting
     image,
     accel: host.accel,
     ...(spec.disks?.length ? { disks: spec.disks } : {}),
-    smbios: { uuid: uuidFromId(vm.id) },
+    smbios: { uuid: guestUuid(vm.id) },
   };
   return { ...base, config };
-}
-
-/** A stable RFC 4122-shaped UUID derived from an object id, so the guest sees the same one on every boot. */
-export function uuidFromId(id: string): string {
-  let h = 0n;
-  for (const c of id) h = (h * 131n + BigInt(c.charCodeAt(0))) & ((1n << 128n) - 1n);
-  const hex = h.toString(16).padStart(32, '0');
-  const v = `${hex.slice(0, 12)}4${hex.slice(13, 16)}${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17)}`;
-  return `${v.slice(0, 8)}-${v.slice(8, 12)}-${v.slice(12, 16)}-${v.slice(16, 20)}-${v.slice(20, 32)}`;
 }
