@@ -97,6 +97,9 @@ describe('image routes with real qemu-img', { skip }, () => {
     assert.equal(wrong.headers['upload-offset'], String(half));
     const noOffset = await call('PATCH', url, { payload: bytes.subarray(half), headers: { 'content-type': 'application/octet-stream' } });
     assert.equal(noOffset.statusCode, 400);
+    const json = await call('PATCH', url, { payload: { a: 1 }, headers: { 'upload-offset': String(half) } });
+    assert.equal(json.statusCode, 400);
+    assert.match(json.body, /application\/octet-stream/);
     assert.equal((await chunk(url, half, bytes.subarray(half))).statusCode, 200);
     const done = await call('POST', `${url}/finish`);
     assert.equal(done.statusCode, 200, done.body);

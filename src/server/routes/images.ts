@@ -122,6 +122,8 @@ export function imageRoutes(o: ImageRoutesOptions): FastifyPluginAsync {
       let stored: StoredImage | undefined;
       try {
         stored = await produce();
+        // Two uploads or imports into one image may race; the first to finish wins.
+        refuseFilled(await getImage(image.id, image.project));
         await quotaCheck(image, stored.sizeBytes);
         return await setStatus(image, imageStatus(stored), meta);
       } catch (e) {
@@ -131,7 +133,8 @@ export function imageRoutes(o: ImageRoutesOptions): FastifyPluginAsync {
           phase: 'failed',
           conditions: [{ type: 'Ready', status: 'false', reason: 'ImageRefused', message: message.slice(0, 4000), lastTransition: new Date(o.clock.now()).toISOString() }],
         };
-        await setStatus(image, failed, meta).catch(() => undefined);
+        const current = await getImage(image.id, image.project).catch(() => undefined);
+        if (current && (current.status as ImageStatus).phase !== 'ready') await setStatus(image, failed, meta).catch(() => undefined);
         throw e;
       }
     };
@@ -161,6 +164,11 @@ export function imageRoutes(o: ImageRoutesOptions): FastifyPluginAsync {
     );
 
     const append = async (request: FastifyRequest<UploadRoute>, reply: FastifyReply) => {
+      const type = request.headers['content-type'] ?? '';
+      if (!/^application\/octet-stream\b/i.test(type))
+        throw new ApiError('invalid', `Cannot append to upload "${request.params.upload}": send the bytes as application/octet-stream, not "${type.slice(0, 64)}"`, {
+          details: [{ path: 'Content-Type', message: 'must be application/octet-stream' }],
+        });
       const offset = uploadOffset(request);
       await sessionOf(await getImage(request.params.id, request.query.project), request.params.upload);
       const s = await repo.appendUpload(request.params.upload, offset, request.raw);
@@ -213,7 +221,6 @@ export function imageRoutes(o: ImageRoutesOptions): FastifyPluginAsync {
       async (request, reply) => {
         const image = await getImage(request.params.id, request.query.project);
         refuseFilled(image);
-        if ((image.status as ImageStatus).phase === 'uploading') throw new ApiError('conflict', `Cannot import into image "${image.name}": an upload or import is under way`);
         const meta = writeMeta(request);
         const expectedSha256 = request.body.sha256 ?? (image.spec as ImageSpec).sha256;
         const url = request.body.url;
