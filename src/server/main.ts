@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { AuthChain } from '../auth/chain.ts';
 import { RoleAuthorizer } from '../auth/role-authorizer.ts';
 import { buildServerAuth } from '../auth/server-auth.ts';
+import { CredentialTotpState } from '../auth/credential-totp-state.ts';
 import { systemClock, type Clock } from '../base/clock.ts';
 import { createLogger, type Logger } from '../base/logger.ts';
 import { ExecRunner, type Runner } from '../base/runner.ts';
@@ -200,7 +201,7 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
       await ensureDefaultProject(store);
       await ensureDefaultSite(store);
       const authConfig = opts.authConfig ? { configFile: opts.authConfig } : {};
-      const serverAuth = await buildServerAuth({ dataDir: opts.dataDir, ...authConfig, staticTokens: tokens, credentials: store, logger, clock });
+      const serverAuth = await buildServerAuth({ dataDir: opts.dataDir, ...authConfig, staticTokens: tokens, credentials: store, logger, clock, totpState: new CredentialTotpState(store, () => clock.now()) });
       const authorizer = new RoleAuthorizer();
       const fingerprint = https ? certFingerprint(https.cert).replace(/^sha256:/, '') : undefined;
       const enrolment = new Enrolment({ store, clock, ...(fingerprint ? { fingerprint } : {}) });

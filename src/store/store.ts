@@ -88,7 +88,8 @@ export const defaultCompactionPolicy: CompactionPolicy = {
  */
 export interface Credential {
   id: string;
-  type: 'join' | 'node' | 'token';
+  /** `totp`: a user's second factor (secret, last used step, recovery code hashes in `data`). */
+  type: 'join' | 'node' | 'token' | 'totp';
   /** sha256 (hex) of the secret part. */
   hash: string;
   /** Whom it authenticates: a node name, a user… */
