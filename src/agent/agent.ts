@@ -10,6 +10,7 @@ import type { Driver, VmInfo } from './drivers/driver.ts';
 import { type HostNetworkSync, withNics } from './host-network-sync.ts';
 import { backoffMs, reconcile, type RestartState, type Step } from './reconcile.ts';
 import { Wakeup } from './wakeup.ts';
+import { VmLocks } from './vm-locks.ts';
 
 export interface AgentOptions {
   node: string;
@@ -27,6 +28,8 @@ export interface AgentOptions {
   onPass?: (steps: Step[]) => void;
   /** Host networking for VMs with NICs (taps, bridges, VXLAN, firewall); without it NICs are left out. */
   network?: HostNetworkSync;
+  /** Shared with the tunnel, whose reboot/reset must not overlap a step for the same VM. */
+  locks?: VmLocks;
 }
 
 const referenced = ['machine-type', 'image'];
@@ -48,9 +51,12 @@ export class Agent {
   private readonly wakeReconcile = () => this.reconcileWakeup.wake();
   private readonly wakeStatus = () => this.statusWakeup.wake();
   private readonly random: () => number;
+  /** VMs with a driver call in flight; a pass leaves those alone. */
+  readonly locks: VmLocks;
 
   constructor(private readonly o: AgentOptions) {
     this.random = o.random ?? Math.random;
+    this.locks = o.locks ?? new VmLocks();
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -174,10 +180,11 @@ export class Agent {
     // Taps exist before QEMU opens them: the host network converges first, and VMs whose NICs are not ready wait.
     const net = await this.o.network?.converge(vms);
     for (const [id, d] of desired) desired.set(id, withNics(d, net));
-    const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts });
-    await Promise.all(steps.map((s) => this.execute(s, actual)));
+    const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts }).filter((s) => !this.locks.busy(s.id));
+    await Promise.all(steps.map((s) => this.locks.tryRun(s.id, () => this.execute(s, actual))));
     const after = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
     for (const vm of vms) {
+      if (this.locks.busy(vm.id)) continue;
       const step = steps.find((s) => s.id === vm.id);
       this.report(vm, after.get(vm.id), step?.op === 'hold' ? step : undefined);
     }

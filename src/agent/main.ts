@@ -24,6 +24,8 @@ import { QemuDriver } from './drivers/qemu/qemu-driver.ts';
 import { localImages } from './local-images.ts';
 import { ImageCache } from './image-cache.ts';
 import { contentOpener } from './image-pull.ts';
+import { GuestPipes } from './guest-pipes.ts';
+import { AgentTunnel } from './tunnel.ts';
 
 /** What the agent keeps in its data dir after enrolling (mode 0600). */
 interface Identity {
@@ -172,7 +174,18 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
     }
   };
   try {
-    await Promise.all([agent.run(signal), renew()]);
+    const tunnel = new AgentTunnel({
+      server: id.server,
+      node: id.node,
+      authorization: () => `Bearer ${id.credential}`,
+      ...(id.fingerprint ? { fingerprint: id.fingerprint } : {}),
+      driver,
+      pipes: new GuestPipes(),
+      locks: agent.locks,
+      clock: systemClock,
+      logger: log,
+    });
+    await Promise.all([agent.run(signal), renew(), tunnel.run(signal)]);
   } finally {
     await images.close();
     await driver.close();
