@@ -49,6 +49,8 @@ export class ImageCache {
   private readonly used = new Map<string, number>();
   private readonly listeners: (() => void)[] = [];
   private readonly started: number;
+  /** Eviction runs after each pull and, besides, at most once per `unusedAfterMs` from lookups. */
+  private lastEvict = 0;
   private readonly abort = new AbortController();
 
   constructor(private readonly o: ImageCacheOptions) {
@@ -71,6 +73,7 @@ export class ImageCache {
     const iso = status.format === 'iso';
     const path = this.pathOf(sha, iso);
     this.used.set(sha, this.o.clock.now());
+    if (this.o.clock.now() - this.lastEvict >= (this.o.unusedAfterMs ?? 60_000)) this.evict();
     if (existsSync(path)) return { path, format: iso ? 'raw' : 'qcow2' };
     const pull = this.pulls.get(sha);
     if (!pull || (pull.error !== undefined && this.o.clock.now() >= pull.retryAt)) this.start(image, sha, path, pull?.failures ?? 0);
@@ -95,6 +98,7 @@ export class ImageCache {
     const now = this.o.clock.now();
     const idle = this.o.unusedAfterMs ?? 60_000;
     if (now - this.started < idle) return [];
+    this.lastEvict = now;
     const files = readdirSync(this.blobDir)
       .map((f) => /^([0-9a-f]{64})\.(qcow2|iso)$/.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
