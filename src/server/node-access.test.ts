@@ -43,7 +43,7 @@ before(async () => {
 });
 after(async () => t.close());
 
-const call = (auth: string, method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: unknown) =>
+const call = (auth: string, method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: Record<string, unknown>) =>
   t.app.inject({ method, url, headers: { authorization: auth }, ...(payload !== undefined ? { payload } : {}) });
 
 test('a node reads only its own VMs, in every project, and what they reference', async () => {
@@ -62,7 +62,7 @@ test('a node reads only its own VMs, in every project, and what they reference',
 
 test("everything else is 403: other nodes' VMs, unreferenced objects, other nodes, lists, history, writes", async () => {
   const vm = await t.store.get({ kind: 'vm', idOrName: 'theirs' });
-  const forbidden: [string, 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', string, unknown?][] = [
+  const forbidden: [string, 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE', string, Record<string, unknown>?][] = [
     ['another node\'s VM', 'GET', '/v1/vms/theirs'],
     ['another node\'s VM by id', 'GET', `/v1/vms/${vm.id}`],
     ['another node\'s VM status', 'PUT', '/v1/vms/theirs/status', { phase: 'running', node: 'host-a' }],
