@@ -25,6 +25,7 @@ import {
 } from '../store.ts';
 import { replayThenLive, WatchHub } from '../watch-hub.ts';
 import { schema } from './schema.ts';
+import { SqliteCredentials, type CredentialMatch } from './sqlite-credentials.ts';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -67,6 +68,7 @@ export class SqliteStore implements Store {
   private pending: Pending[] = [];
   private flushScheduled = false;
   private readonly stmt;
+  private readonly credentials: SqliteCredentials;
 
   constructor(opts: SqliteStoreOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -107,8 +109,6 @@ export class SqliteStore implements Store {
       historyOf: db.prepare<[string, number, number], HistoryRow>(
         'SELECT revision, op, author, reason, time, doc FROM history WHERE id = ? AND revision < ? ORDER BY revision DESC LIMIT ?',
       ),
-      putCredential: db.prepare('INSERT OR REPLACE INTO credentials (id, type, subject, doc) VALUES (?, ?, ?, ?)'),
-      getCredential: db.prepare<[string], Row>('SELECT doc FROM credentials WHERE id = ?'),
       savepoint: db.prepare('SAVEPOINT w'),
       release: db.prepare('RELEASE w'),
       rollbackTo: db.prepare('ROLLBACK TO w'),
@@ -116,6 +116,7 @@ export class SqliteStore implements Store {
       listAudit: db.prepare<[number, number], { id: number; doc: string }>('SELECT id, doc FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?'),
     };
     this.rev = this.metaValue('revision');
+    this.credentials = new SqliteCredentials(db);
   }
 
   private metaValue(key: string): number {
@@ -497,48 +498,24 @@ export class SqliteStore implements Store {
       .map((r) => ({ id: r.id, ...(JSON.parse(r.doc) as Omit<AuditEntry, 'id'>) }));
   }
 
-  async putCredential(c: Credential): Promise<void> {
-    this.stmt.putCredential.run(c.id, c.type, c.subject, JSON.stringify(c));
+  putCredential(c: Credential): Promise<void> {
+    return this.credentials.put(c);
   }
 
-  async getCredential(id: string): Promise<Credential | undefined> {
-    const row = this.stmt.getCredential.get(id);
-    return row ? (JSON.parse(row.doc) as Credential) : undefined;
+  getCredential(id: string): Promise<Credential | undefined> {
+    return this.credentials.get(id);
   }
 
-  async useCredential(id: string, at: string): Promise<boolean> {
-    return this.db.transaction(() => {
-      const row = this.stmt.getCredential.get(id);
-      if (!row) return false;
-      const c = JSON.parse(row.doc) as Credential;
-      if (c.usedAt || c.revoked) return false;
-      this.stmt.putCredential.run(c.id, c.type, c.subject, JSON.stringify({ ...c, usedAt: at }));
-      return true;
-    })();
+  useCredential(id: string, at: string): Promise<boolean> {
+    return this.credentials.use(id, at);
   }
 
-  private matchingCredentials(match: { id?: string; subject?: string; type?: Credential['type'] }): Credential[] {
-    const where: string[] = [];
-    const params: string[] = [];
-    for (const [col, v] of [['id', match.id], ['subject', match.subject], ['type', match.type]] as const)
-      if (v !== undefined) {
-        where.push(`${col} = ?`);
-        params.push(v);
-      }
-    const sql = `SELECT doc FROM credentials${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
-    return this.db.prepare<string[], Row>(sql).all(...params).map((r) => JSON.parse(r.doc) as Credential);
+  revokeCredentials(match: CredentialMatch): Promise<number> {
+    return this.credentials.revoke(match);
   }
 
-  async revokeCredentials(match: { id?: string; subject?: string; type?: Credential['type'] }): Promise<number> {
-    return this.db.transaction(() => {
-      const found = this.matchingCredentials(match).filter((c) => !c.revoked);
-      for (const c of found) this.stmt.putCredential.run(c.id, c.type, c.subject, JSON.stringify({ ...c, revoked: true }));
-      return found.length;
-    })();
-  }
-
-  async listCredentials(match: { type: Credential['type']; subject?: string }): Promise<Credential[]> {
-    return this.matchingCredentials(match);
+  listCredentials(match: { type: Credential['type']; subject?: string }): Promise<Credential[]> {
+    return this.credentials.list(match);
   }
 
   async close(): Promise<void> {
