@@ -67,7 +67,8 @@ case "$1" in
     ip -4 addr flush dev "$interface"
     ip addr add "$ip/${mask:-24}" dev "$interface"
     for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
-    echo "CROWD-GUEST-DHCP: $interface $ip/${mask:-24}" ;;
+    # udhcpc's own output goes to /dev/null in /init; the marker goes to the console.
+    echo "CROWD-GUEST-DHCP: $interface $ip/${mask:-24}" > /dev/console ;;
 esac
 exit 0
 EOF
