@@ -30,7 +30,8 @@ function pinnedTls(url: URL, fingerprint: string): Promise<TLSSocket> {
 /**
  * Opens a WebSocket to the server; with a pinned fingerprint the TLS
  * certificate is checked before the credential goes out. Resolves once
- * open; a refused upgrade rejects with the server's ApiError.
+ * open, paused (call `resume()` after adding listeners); a refused upgrade
+ * rejects with the server's ApiError.
  */
 export async function openWebSocket(url: string, opts: { authorization: string; fingerprint?: string; signal?: AbortSignal }): Promise<WebSocket> {
   const target = new URL(url);
@@ -46,7 +47,8 @@ export async function openWebSocket(url: string, opts: { authorization: string; 
       opts.signal?.removeEventListener('abort', abort);
       fn();
     };
-    ws.once('open', () => settle(() => resolve(ws)));
+    // Paused until the caller listens: the first message may arrive with the upgrade answer.
+    ws.once('open', () => settle(() => resolve((ws.pause(), ws))));
     ws.once('error', (e) => settle(() => reject(e)));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';

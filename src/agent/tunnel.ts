@@ -82,6 +82,7 @@ export class AgentTunnel {
         ws.ping();
       }, this.o.pingMs ?? 20_000);
       ws.on('message', (data, isBinary) => handler.receive(data as Buffer, isBinary));
+      ws.resume();
       ws.on('error', (e) => this.o.logger.warn({ err: e.message }, 'tunnel error'));
       ws.once('close', () => {
         clearInterval(ping);

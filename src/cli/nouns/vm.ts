@@ -3,6 +3,7 @@ import type { VmNic } from '../../api/kinds/vm.ts';
 import { choiceFlag, collect, intFlag, mebibytesFlag } from '../flags.ts';
 import { at, defined, need, type Flags, type Noun } from '../noun.ts';
 import { UsageError } from '../usage-error.ts';
+import { addVmActionCommands } from '../vm-actions.ts';
 import { vmNicCommands } from '../vm-nic.ts';
 
 /** `--network NAME[,ipv4=…][,ipv6=…][,mac=…][,firewall=…]…` as one NIC. */
@@ -56,5 +57,8 @@ export const vmNoun: Noun = {
       placement: { node: flags.node, site: flags.site },
     });
   },
-  addCommands: vmNicCommands(parseNic),
+  addCommands(cmd, ctx) {
+    vmNicCommands(parseNic)(cmd, ctx);
+    addVmActionCommands(cmd, ctx);
+  },
 };
