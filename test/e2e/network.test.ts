@@ -49,11 +49,19 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms
   }
 }
 
+/** Kills the process a pid file names, only when its command line is what the test started. */
+function killIf(pidFile: string, command: string): void {
+  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
+  const cmdline = pid > 1 && existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
+  if (cmdline.includes(command)) process.kill(pid, 'SIGKILL');
+}
+
 interface Host {
   name: string;
   ns: string;
   runner: NamespacedRunner;
   driver: QemuDriver;
+  cache: AgentCache;
   dnsmasqDir: string;
   stop: AbortController;
   running: Promise<void>;
@@ -84,13 +92,13 @@ class Rig {
       await h.running.catch(() => undefined);
       for (const vm of await h.driver.list().catch(() => [])) await h.driver.destroy(vm.id).catch(() => undefined);
       await h.driver.close().catch(() => undefined);
+      h.cache.close();
+      // A QEMU the driver could not destroy is killed by the pid it wrote.
+      const vmsDir = join(this.dir, `vms-${h.name}`);
+      for (const id of existsSync(vmsDir) ? readdirSync(vmsDir) : []) killIf(join(vmsDir, id, 'qemu.pid'), 'qemu-system');
       // Stops this host's dnsmasq instances (a namespace's deletion would not) and removes its links.
       await applyHostNetwork({ links: [], ruleset: { networks: [], nics: [] }, bandwidth: [], dnsmasq: [], dnsmasqRunDir: h.dnsmasqDir }, { runner: h.runner }).catch(() => undefined);
-      for (const f of readdirSync(h.dnsmasqDir).filter((x) => x.endsWith('.pid'))) {
-        const pid = Number(readFileSync(join(h.dnsmasqDir, f), 'utf8').trim());
-        const cmdline = existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-        if (pid > 1 && cmdline.startsWith('dnsmasq')) process.kill(pid, 'SIGKILL');
-      }
+      for (const f of (existsSync(h.dnsmasqDir) ? readdirSync(h.dnsmasqDir) : []).filter((x) => x.endsWith('.pid'))) killIf(join(h.dnsmasqDir, f), 'dnsmasq');
     }
     await this.t?.close().catch(() => undefined);
     for (const n of this.namespaces.reverse()) await root.run({ argv: ['ip', 'netns', 'del', n] }).catch(() => undefined);
@@ -167,11 +175,12 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
         logger: silentLogger(),
         refreshMs: 1000,
       });
+      const cache = new AgentCache(join(rig.dir, `cache-${name}.db`));
       const agent = new Agent({
         node: name,
         client,
         driver,
-        cache: new AgentCache(join(rig.dir, `cache-${name}.db`)),
+        cache,
         clock: systemClock,
         logger: silentLogger(),
         host: { accel: 'tcg', imagePath: () => ({ path: disk, format: 'qcow2' }) },
@@ -180,7 +189,7 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
         heartbeatMs: 1000,
       });
       const stop = new AbortController();
-      rig.hosts.push({ name, ns, runner, driver, dnsmasqDir, stop, running: agent.run(stop.signal) });
+      rig.hosts.push({ name, ns, runner, driver, cache, dnsmasqDir, stop, running: agent.run(stop.signal) });
     }
     const [ha, hb] = rig.hosts as [Host, Host];
 
