@@ -151,6 +151,20 @@ test('requests, answers, errors and console bytes travel over the tunnel', async
   }
 });
 
+test("a revoked node's open tunnel is dropped at its next use", async () => {
+  const { token } = await t.enrolment!.createJoinToken({}, 'admin');
+  const out = await t.enrolment!.enrol({ joinToken: token, name: 'host-r', arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' });
+  const vm = await t.store.create({ kind: 'vm', name: 'on-r', spec: { image: 'debian', machineType: 'small' } }, by);
+  await t.store.updateStatus({ kind: 'vm', idOrName: vm.id }, { phase: 'running', node: 'host-r' }, by);
+  const agent = await open('/v1/nodes/host-r/tunnel', `Bearer ${out.credential}`);
+  assert.equal((await call('POST', '/v1/nodes/host-r/revoke')).statusCode, 200);
+  const r = await call('POST', '/v1/vms/on-r/reboot');
+  assert.equal(r.statusCode, 503);
+  assert.match(r.json().error.message, /Cannot reboot vm "on-r": node "host-r" was revoked/);
+  assert.equal(await closed(agent), 4001);
+  await assert.rejects(open('/v1/nodes/host-r/tunnel', `Bearer ${out.credential}`), (e: { status: number }) => e.status === 401);
+});
+
 test('an agent that sends malformed frames loses its tunnel; the server carries on', async () => {
   for (const bad of ['{not json', JSON.stringify({ id: 1, op: 'reply', error: { code: 'bogus', message: 'x' } }), Buffer.from([1, 2])]) {
     const agent = await open('/v1/nodes/host-a/tunnel', creds['host-a']);
