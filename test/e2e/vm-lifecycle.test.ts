@@ -75,7 +75,7 @@ test('a VM runs through the crowd binary on a real agent and QEMU, and survives 
   assert.deepEqual(node.labels, { e2e: 'yes' });
   assert.equal(node.status.accel, 'tcg');
 
-  let web: AnyObject = undefined as unknown as AnyObject;
+  let web!: AnyObject;
   let pid = 0;
   await t.test('a created VM reaches running and its serial log shows the guest', async () => {
     await cli('vm', 'create', 'web', '--image', 'busybox', '--machine-type', 'tiny', '--power', 'running');

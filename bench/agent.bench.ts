@@ -1,0 +1,320 @@
+/**
+ * Agent benchmark (DESIGN.md §10), printing figures:
+ *
+ *   latency [rounds]          real QEMU (TCG): N rounds of 8 VMs created at once through the API;
+ *                             API accept → QEMU exec'd, split into scheduler / agent / driver, vs QEMU's own boot
+ *   scale [agents] [vms]      fake driver: simulated agents × VMs each in one process against one server;
+ *                             time to converge after creation and after a server restart, peak request rate
+ *
+ * Usage: node --import tsx bench/agent.bench.ts [latency [rounds]] | [scale [agents] [vms]]   (default: both, 3 rounds, 1000 × 50)
+ */
+import { setMaxListeners } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { FastifyInstance } from 'fastify';
+import type { AnyObject } from '../src/api/object.ts';
+import { Agent } from '../src/agent/agent.ts';
+import { AgentCache } from '../src/agent/agent-cache.ts';
+import { FakeDriver } from '../src/agent/drivers/fake-driver.ts';
+import { QemuDriver } from '../src/agent/drivers/qemu/qemu-driver.ts';
+import { isVmProcess, pidFileTime, readPid } from '../src/agent/drivers/qemu/qemu-process.ts';
+import type { VmConfig, VmInfo } from '../src/agent/drivers/driver.ts';
+import { AdminOnlyAuthorizer } from '../src/auth/authorizer.ts';
+import { AuthChain } from '../src/auth/chain.ts';
+import { NodeCredentialAuthenticator } from '../src/auth/node-credential.ts';
+import { hashToken, StaticTokenAuthenticator } from '../src/auth/static-token.ts';
+import { systemClock } from '../src/base/clock.ts';
+import { silentLogger } from '../src/base/logger.ts';
+import { Client } from '../src/client/client.ts';
+import { buildApp } from '../src/server/app.ts';
+import { ensureDefaultProject, ensureDefaultSite } from '../src/server/bootstrap.ts';
+import { Enrolment } from '../src/server/enrolment.ts';
+import { nodeRoutes } from '../src/server/routes/nodes.ts';
+import { Scheduler } from '../src/server/scheduler/scheduler.ts';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import type { Store } from '../src/store/store.ts';
+import { ensureBusyboxDisk, guestMarkers } from '../test/guests/busybox-disk.ts';
+import { ms, summarize } from './stats.ts';
+
+const adminToken = 'crowd_bench-agent-admin';
+const by = { author: 'bench' };
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable with file mtimes. */
+const now = () => performance.timeOrigin + performance.now();
+
+/** A real HTTP server over a SQLite file (durable commits), with the scheduler, and a request counter per 100 ms. */
+class BenchServer {
+  store!: Store;
+  app!: FastifyInstance;
+  enrolment!: Enrolment;
+  url = '';
+  /** Requests answered, by 100 ms bucket since the epoch. */
+  readonly buckets = new Map<number, number>();
+  watchRequests = 0;
+  private ac = new AbortController();
+  private scheduling: Promise<void> = Promise.resolve();
+
+  constructor(private readonly dbPath: string) {}
+
+  async start(port = 0): Promise<void> {
+    this.store = new SqliteStore({ path: this.dbPath });
+    await ensureDefaultProject(this.store);
+    await ensureDefaultSite(this.store);
+    this.enrolment = new Enrolment({ store: this.store, clock: systemClock });
+    const store = this.store;
+    this.app = await buildApp({
+      store,
+      auth: new AuthChain([new StaticTokenAuthenticator([{ name: 'admin', sha256: hashToken(adminToken) }]), new NodeCredentialAuthenticator((id) => store.getCredential(id), systemClock)]),
+      authorizer: new AdminOnlyAuthorizer(),
+      logger: silentLogger(),
+      plugins: [nodeRoutes(this.enrolment)],
+    });
+    this.app.server.on('request', (req: { url?: string }) => {
+      const b = Math.floor(Date.now() / 100);
+      this.buckets.set(b, (this.buckets.get(b) ?? 0) + 1);
+      if (req.url?.startsWith('/v1/watch')) this.watchRequests++;
+    });
+    await this.app.listen({ host: '127.0.0.1', port });
+    this.url = `http://127.0.0.1:${(this.app.server.address() as AddressInfo).port}`;
+    this.ac = new AbortController();
+    this.scheduling = new Scheduler({ store, logger: silentLogger(), clock: systemClock }).run(this.ac.signal);
+  }
+
+  async stop(): Promise<void> {
+    this.ac.abort();
+    await this.app.close();
+    await this.scheduling;
+    await this.store.close();
+  }
+
+  /** The highest request count in any 1 s window (ten 100 ms buckets) from `since`. */
+  peakPerSecond(since: number): number {
+    let peak = 0;
+    const from = Math.floor(since / 100);
+    const to = Math.floor(Date.now() / 100);
+    for (let b = from; b <= to; b++) {
+      let sum = 0;
+      for (let i = 0; i < 10; i++) sum += this.buckets.get(b + i) ?? 0;
+      peak = Math.max(peak, sum);
+    }
+    return peak;
+  }
+
+  async enrol(name: string, cpus: number, memoryMiB: number): Promise<string> {
+    const { token } = await this.enrolment.createJoinToken({}, 'bench');
+    const out = await this.enrolment.enrol({ joinToken: token, name, arch: 'x86_64', capacity: { cpus, memoryMiB, diskGiB: 1000 }, accel: 'tcg' });
+    return out.credential;
+  }
+}
+
+/** Follows the store and resolves when `done` holds for the set of VM ids whose status matches `pred`. */
+async function countWhile(store: Store, pred: (vm: AnyObject) => boolean, done: (n: number) => boolean, onMatch?: (vm: AnyObject) => void): Promise<void> {
+  const ac = new AbortController();
+  const seen = new Set<string>();
+  try {
+    for await (const ev of store.watch({ kinds: ['vm'], fromRevision: await store.revision() }, ac.signal)) {
+      if (ev.type === 'bookmark') continue;
+      if (ev.type === 'put' && pred(ev.object) && !seen.has(ev.object.id)) {
+        seen.add(ev.object.id);
+        onMatch?.(ev.object);
+      } else if (ev.type === 'delete' || !pred(ev.object)) seen.delete(ev.object.id);
+      if (done(seen.size)) return;
+    }
+  } finally {
+    ac.abort();
+  }
+}
+
+// ---- (a) API accept → QEMU exec'd, real QEMU --------------------------------
+
+interface Sample {
+  accepted?: number;
+  bound?: number;
+  startCalled?: number;
+  exec?: number;
+  startReturned?: number;
+  marker?: number;
+}
+
+async function latency(rounds: number): Promise<void> {
+  const dir = mkdtempSync('/tmp/crowd-bench-agent-');
+  const server = new BenchServer(join(dir, 'crowd.db'));
+  const samples = new Map<string, Sample>();
+  const sample = (id: string) => samples.get(id) ?? (samples.set(id, {}), samples.get(id)!);
+  const runDir = join(dir, 'vms');
+  /** The real QEMU driver with a stopwatch around start. */
+  class TimedQemuDriver extends QemuDriver {
+    override async start(config: VmConfig): Promise<VmInfo> {
+      sample(config.id).startCalled = now();
+      const info = await super.start(config);
+      sample(config.id).startReturned = now();
+      return info;
+    }
+  }
+  const driver = new TimedQemuDriver({ runDir });
+  const ac = new AbortController();
+  const cache = new AgentCache(join(dir, 'cache.db'));
+  try {
+    const base = await ensureBusyboxDisk();
+    await server.start();
+    await server.store.create({ kind: 'machine-type', name: 'tiny', spec: { cpus: 1, memoryMiB: 128, diskGiB: 1 } }, by);
+    await server.store.create({ kind: 'image', name: 'busybox', spec: { arch: 'x86_64' } }, by);
+    const credential = await server.enrol('bench-host', 16, 16384);
+    const agent = new Agent({
+      node: 'bench-host',
+      client: () => new Client({ baseUrl: server.url, authorization: `Bearer ${credential}` }),
+      driver,
+      cache,
+      clock: systemClock,
+      logger: silentLogger(),
+      host: { accel: 'tcg', imagePath: () => ({ path: base, format: 'qcow2' }) },
+    });
+    const running = agent.run(ac.signal);
+    const admin = new Client({ baseUrl: server.url, authorization: `Bearer ${adminToken}` });
+    for (let r = 0; r < rounds; r++) {
+      const names = Array.from({ length: 8 }, (_, i) => `r${r}-vm${i}`);
+      const bound = countWhile(server.store, (v) => v.status.node === 'bench-host', (n) => n === 8, (v) => (sample(v.id).bound ??= now()));
+      const ids = await Promise.all(
+        names.map(async (name) => {
+          const vm = await admin.vms.create({ name, spec: { image: 'busybox', machineType: 'tiny' } } as never);
+          sample(vm.id).accepted = now();
+          return vm.id;
+        }),
+      );
+      await bound;
+      const deadline = Date.now() + 180_000;
+      for (const id of ids) {
+        const s = sample(id);
+        const console = join(runDir, id, 'console.log');
+        while (s.marker === undefined && Date.now() < deadline) {
+          if (existsSync(console) && readFileSync(console, 'utf8').includes(guestMarkers.ready)) s.marker = now();
+          else await delay(20);
+        }
+        s.exec = await pidFileTime(join(runDir, id, 'qemu.pid'));
+      }
+      await Promise.all(names.map((n) => admin.vms.delete(n)));
+      for (const id of ids) while (existsSync(join(runDir, id))) await delay(20);
+      console.log(`  round ${r + 1}/${rounds}: 8 VMs booted and deleted`);
+    }
+    ac.abort();
+    await running;
+    const all = [...samples.values()].filter((s) => s.accepted && s.exec && s.marker && s.startCalled && s.startReturned && s.bound);
+    const line = (what: string, xs: number[]) => {
+      const s = summarize(xs);
+      console.log(`  ${what.padEnd(44)} p50 ${ms(s.p50).padStart(9)}  p99 ${ms(s.p99).padStart(9)}  max ${ms(s.max).padStart(9)}`);
+    };
+    console.log(`latency: ${all.length} VMs (${rounds} rounds of 8 created at once), TCG, 1 vCPU, 128 MiB`);
+    line('API accept -> QEMU exec\'d (agent overhead)', all.map((s) => s.exec! - s.accepted!));
+    line('  accept -> bound by the scheduler', all.map((s) => s.bound! - s.accepted!));
+    line('  bound -> agent calls driver.start', all.map((s) => s.startCalled! - s.bound!));
+    line('  driver.start -> QEMU exec\'d (disk overlay)', all.map((s) => s.exec! - s.startCalled!));
+    line('QEMU exec\'d -> answers QMP (start returns)', all.map((s) => s.startReturned! - s.exec!));
+    line('QEMU exec\'d -> guest READY marker (boot)', all.map((s) => s.marker! - s.exec!));
+  } finally {
+    ac.abort();
+    for (const id of samples.keys()) {
+      const pidFile = join(runDir, id, 'qemu.pid');
+      const pid = await readPid(pidFile);
+      if (pid && (await isVmProcess(pid, pidFile))) process.kill(pid, 'SIGKILL');
+    }
+    await driver.close();
+    cache.close();
+    await server.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- (b) simulated agents with the fake driver -------------------------------
+
+async function scale(agents: number, perAgent: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'crowd-bench-scale-'));
+  const server = new BenchServer(join(dir, 'crowd.db'));
+  const ac = new AbortController();
+  const runs: Promise<void>[] = [];
+  const caches: AgentCache[] = [];
+  const total = agents * perAgent;
+  // Every simulated agent listens on the one run signal.
+  setMaxListeners(0, ac.signal);
+  try {
+    await server.start();
+    const port = Number(new URL(server.url).port);
+    await server.store.create({ kind: 'machine-type', name: 'tiny', spec: { cpus: 1, memoryMiB: 128, diskGiB: 1 } }, by);
+    await server.store.create({ kind: 'image', name: 'busybox', spec: { arch: 'x86_64' } }, by);
+    let t = now();
+    for (let i = 0; i < agents; i++) {
+      const node = `sim-${i}`;
+      const credential = await server.enrol(node, perAgent, perAgent * 128);
+      const cache = new AgentCache(':memory:');
+      caches.push(cache);
+      const agent = new Agent({
+        node,
+        client: () => new Client({ baseUrl: server.url, authorization: `Bearer ${credential}` }),
+        driver: new FakeDriver(),
+        cache,
+        clock: systemClock,
+        logger: silentLogger(),
+        host: { accel: 'tcg', imagePath: () => ({ path: '/fake/busybox.qcow2', format: 'qcow2' }) },
+      });
+      runs.push(agent.run(ac.signal));
+    }
+    while (server.watchRequests < agents) await delay(50);
+    console.log(`scale: ${agents} agents × ${perAgent} VMs = ${total} VMs (fake driver, one process, one server over HTTP, SQLite on disk)`);
+    console.log(`  ${agents} agents enrolled and watching in ${((now() - t) / 1000).toFixed(1)} s`);
+
+    t = now();
+    let created = 0;
+    const converged = countWhile(server.store, (v) => v.status.phase === 'running', (n) => n === total);
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (created < total) {
+          const i = created++;
+          await server.store.create({ kind: 'vm', name: `vm-${i}`, spec: { image: 'busybox', machineType: 'tiny' } }, by);
+        }
+      }),
+    );
+    const createdIn = now() - t;
+    await converged;
+    const convergedIn = now() - t;
+    console.log(`  created ${total} VMs in ${(createdIn / 1000).toFixed(1)} s; all running (scheduled, started, reported) ${(convergedIn / 1000).toFixed(1)} s after the first create`);
+    console.log(`  peak request rate while converging: ${server.peakPerSecond(t)}/s`);
+
+    const downMs = 5000;
+    await server.stop();
+    await delay(downMs);
+    await server.start(port);
+    const back = now();
+    const watchesBefore = server.watchRequests;
+    const reconnected = (async () => {
+      while (server.watchRequests - watchesBefore < agents) await delay(20);
+      return now() - back;
+    })();
+    // As many VMs as agents are stopped right after the restart; convergence is every one of them reported stopped.
+    const stopped = countWhile(server.store, (v) => v.status.phase === 'stopped', (n) => n === agents);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        // VMs are placed spread out, so the first `agents` VMs land on nearly as many agents.
+        for (let i = next++; i < agents; i = next++) {
+          const vm = await server.store.get({ kind: 'vm', idOrName: `vm-${i}` });
+          await server.store.update({ kind: 'vm', idOrName: vm.id }, { labels: {}, metadata: {}, spec: { ...vm.spec, power: 'stopped' } }, by);
+        }
+      }),
+    );
+    await stopped;
+    const convergedAfter = now() - back;
+    console.log(`  server restart after ${downMs / 1000} s down: all ${agents} agents watching again after ${((await reconnected) / 1000).toFixed(1)} s; ${agents} power changes made at the restart all reported stopped after ${(convergedAfter / 1000).toFixed(1)} s`);
+    console.log(`  peak request rate after the restart: ${server.peakPerSecond(back)}/s (${agents} agents, full-jitter backoff capped at 8 s)`);
+  } finally {
+    ac.abort();
+    await Promise.all(runs);
+    for (const c of caches) c.close();
+    await server.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const [mode, a, b] = process.argv.slice(2);
+if (mode === undefined || mode === 'latency') await latency(Number(a ?? 3));
+if (mode === undefined || mode === 'scale') await scale(Number((mode ? a : undefined) ?? 1000), Number((mode ? b : undefined) ?? 50));
