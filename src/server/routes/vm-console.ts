@@ -41,6 +41,7 @@ export function registerVmConsoleRoutes(app: FastifyInstance, deps: { store: Sto
         const { vm, tunnel } = await vmTarget(deps, request.params.id, request.query.project, 'attach to the console of');
         const stream = await tunnel.openConsole(vm.id);
         opened.set(request, stream);
+        request.log.info({ vm: vm.name, project: vm.project, node: tunnel.node, who: request.identity?.name }, 'console attached');
         // However the connection ends (upgraded or not), the host's console is released.
         request.raw.socket.once('close', () => stream.destroy());
       },
