@@ -6,10 +6,7 @@ import { at, defined, type Flags, type Noun } from '../noun.ts';
 export const projectNoun: Noun = {
   kind: 'project',
   summary: 'projects (namespaces for VMs, networks, images, firewalls)',
-  columns: [
-    { header: 'DESCRIPTION', value: (o) => at(o, 'spec', 'description') },
-    { header: 'MEMBERS', value: (o) => Object.keys((at(o, 'spec', 'members') as Record<string, string> | undefined) ?? {}).length },
-  ],
+  columns: [{ header: 'DESCRIPTION', value: (o) => at(o, 'spec', 'description') }],
   addCreateFlags(cmd: Command) {
     cmd.option('--description <text>', 'what the project is for');
     cmd.option('--member <user=role>', 'a role binding: user (or group:<name>) = admin, operator or viewer (repeatable)', keyValueFlag);
