@@ -84,6 +84,8 @@ test('a VM runs through the crowd binary on a real agent and QEMU, and survives 
     pid = await qemuPid(web);
     assert.ok(await running(web, pid));
     await until('the guest marker in the serial log', () => existsSync(join(vmDir(web), 'console.log')) && markers(web) === 1, 90_000);
+    // The same log through the server and the agent's own connection.
+    assert.match(await cli('vm', 'console', 'web', '--log'), new RegExp(guestMarkers.ready));
     const listed = await cli('vm', 'list');
     assert.match(listed, /^web\s+busybox\s+tiny\s+running\s+host-1\s+\d+$/m);
   });
@@ -155,7 +157,7 @@ test('a VM runs through the crowd binary on a real agent and QEMU, and survives 
 
   await t.test('start boots it again, and delete removes the QEMU process and the VM\'s files', async () => {
     const before = markers(web);
-    await setPower('web', 'running');
+    assert.match(await cli('vm', 'start', 'web'), /power set to running/);
     await objectWhen(client, 'vm', 'web', phase('running'));
     const newPid = await qemuPid(web);
     assert.ok(await running(web, newPid));
