@@ -3,7 +3,7 @@ import { ApiError } from '../api/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import type { Driver } from './drivers/driver.ts';
 import type { PipeSource } from './guest-pipes.ts';
-import { decodeData, encodeData, parseServerFrame, replyError, type ServerFrame } from './tunnel-frames.ts';
+import { decodeData, encodeData, parseServerFrame, replyError, type ServerFrame } from '../api/tunnel.ts';
 import type { VmLocks } from './vm-locks.ts';
 
 /** Largest console log sent in one answer (its tail). */
@@ -14,7 +14,7 @@ export const maxPipeReadBytes = 64 * 1024;
 /** How the handler talks back: a text frame, or a binary one (with a callback for backpressure). */
 export interface TunnelSender {
   text(frame: object): void;
-  binary(frame: Buffer, done?: (err?: Error) => void): void;
+  binary(frame: Uint8Array, done?: (err?: Error) => void): void;
 }
 
 export interface TunnelHandlerOptions {

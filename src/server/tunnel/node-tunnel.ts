@@ -2,7 +2,7 @@ import { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import { ApiError } from '../../api/errors.ts';
 import type { Logger } from '../../base/logger.ts';
-import { decodeData, encodeData, parseAgentFrame, type TunnelOp, type TunnelReply } from './tunnel-frames.ts';
+import { decodeData, encodeData, parseAgentFrame, type TunnelOp, type TunnelReply } from '../../api/tunnel.ts';
 
 interface Pending {
   resolve(reply: TunnelReply): void;
