@@ -187,6 +187,8 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
       assert.deepEqual((await store.get({ kind: 'vm', idOrName: 'hist' }, { atRevision: d.revision - 1 })).labels, { v: '2' });
       const after = await store.history({ kind: 'vm', idOrName: v1.id });
       assert.equal(after.items[0]!.op, 'delete');
+      await rejectsWith(store.history({ kind: 'vm', project: 'other', idOrName: v1.id }), 'not_found');
+      await rejectsWith(store.get({ kind: 'vm', project: 'other', idOrName: v1.id }, { atRevision: v2.revision }), 'not_found');
     });
 
     describe('lists', () => {

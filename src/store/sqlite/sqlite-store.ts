@@ -105,7 +105,7 @@ export class SqliteStore implements Store {
       historyIdByName: db.prepare<[string, string, string, number], { id: string }>(
         'SELECT id FROM history WHERE kind = ? AND project = ? AND name = ? AND revision <= ? ORDER BY revision DESC LIMIT 1',
       ),
-      historyKind: db.prepare<[string], { kind: string }>('SELECT kind FROM history WHERE id = ? LIMIT 1'),
+      historyKind: db.prepare<[string], { kind: string; project: string }>('SELECT kind, project FROM history WHERE id = ? LIMIT 1'),
       historyOf: db.prepare<[string, number, number], HistoryRow>(
         'SELECT revision, op, author, reason, time, doc FROM history WHERE id = ? AND revision < ? ORDER BY revision DESC LIMIT ?',
       ),
@@ -339,7 +339,9 @@ export class SqliteStore implements Store {
   /** The id an object had at a revision, live or deleted. */
   private idAt(def: KindDef, ref: ObjectRef, revision: number): string {
     if (idPattern.test(ref.idOrName)) {
-      if (this.stmt.historyKind.get(ref.idOrName)?.kind !== def.kind) throw notFound(def, ref);
+      const found = this.stmt.historyKind.get(ref.idOrName);
+      const otherProject = def.scope === 'project' && ref.project !== '*' && found?.project !== this.project(def, ref.project);
+      if (found?.kind !== def.kind || otherProject) throw notFound(def, ref);
       return ref.idOrName;
     }
     const hit = this.stmt.historyIdByName.get(def.kind, this.project(def, ref.project), ref.idOrName, revision);
