@@ -3,6 +3,7 @@
  * one write fanned out to 1,000 watchers, resident memory — with N VMs in a
  * SQLite store on disk. Usage: node --import tsx bench/store.bench.ts [N] [durability]
  */
+import { setMaxListeners } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +66,7 @@ try {
   const rounds = 50;
   const fanout: number[] = [];
   const ac = new AbortController();
+  setMaxListeners(0, ac.signal);
   let revNow = await store.revision();
   const arrivals: number[][] = Array.from({ length: rounds }, () => []);
   const done = Array.from({ length: watchers }, async () => {
