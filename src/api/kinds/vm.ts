@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { ErrorDetail } from '../errors.ts';
 import type { CheckContext, KindDef, Reference } from '../kind.ts';
 import { Condition, DnsLabel, Labels, createSchema, objectSchema, updateSchema } from '../object.ts';
-import { isUnicastMac, macPattern, parseIp } from '../ip.ts';
+import { isUnicastMac, macPattern, parseIp, parsePrefix, prefixContains } from '../ip.ts';
 import { resourceLimits, resourceNames, type MachineTypeSpec } from './machine-type.ts';
 
 export const VmNic = Type.Object(
@@ -172,6 +172,17 @@ function checkVmWith(raw: Record<string, unknown>, ctx: CheckContext): ErrorDeta
         out.push({ path: `/spec/resources/${r}`, message: `${want} is outside ${range.min}-${range.max} allowed by machine type "${spec.machineType}"` });
     }
   }
+  spec.nics?.forEach((nic, i) => {
+    const net = ctx.ref('network', nic.network)?.spec as { ipv4?: { subnet: string }; ipv6?: { prefix: string } } | undefined;
+    if (!net) return;
+    for (const [family, want, range] of [[4, nic.ipv4, net.ipv4?.subnet], [6, nic.ipv6, net.ipv6?.prefix]] as const) {
+      const ip = want ? parseIp(want) : undefined;
+      if (!ip) continue;
+      const prefix = range ? parsePrefix(range) : undefined;
+      if (!prefix) out.push({ path: `/spec/nics/${i}/ipv${family}`, message: `network "${nic.network}" has no IPv${family} ${family === 4 ? 'subnet' : 'prefix'}` });
+      else if (!prefixContains(prefix, ip)) out.push({ path: `/spec/nics/${i}/ipv${family}`, message: `"${want}" is outside ${range} of network "${nic.network}"` });
+    }
+  });
   const image = ctx.ref('image', spec.image);
   if (image && (image.spec as { deprecated?: boolean }).deprecated && !ctx.existing)
     out.push({ path: '/spec/image', message: `image "${spec.image}" is deprecated and not available to new VMs` });

@@ -69,3 +69,23 @@ test('the controller gives networks a VNI and NICs addresses, holds a VM when th
   stop.abort();
   await run;
 });
+
+test('a static address outside its network, or a gateway VM on another network, is refused when written', async (t) => {
+  const store = new SqliteStore({ path: ':memory:' });
+  await ensureDefaultProject(store);
+  t.after(() => store.close());
+  await store.create({ kind: 'machine-type', name: 'small', spec: { cpus: 1, memoryMiB: 512, diskGiB: 1 } }, by);
+  await store.create({ kind: 'image', name: 'debian', spec: { arch: 'x86_64' } }, by);
+  await store.create({ kind: 'network', name: 'lan', spec: { ipv4: { subnet: '10.5.0.0/24' } } }, by);
+  await store.create({ kind: 'network', name: 'v6only', spec: { ipv6: { mode: 'slaac', prefix: 'fd00:5::/64' } } }, by);
+  const vm = (name: string, nics: unknown[]) => store.create({ kind: 'vm', name, spec: { image: 'debian', machineType: 'small', nics } }, by);
+  await assert.rejects(vm('a', [{ network: 'lan', ipv4: '10.6.0.9' }]), /"10\.6\.0\.9" is outside 10\.5\.0\.0\/24 of network "lan"/);
+  await assert.rejects(vm('b', [{ network: 'v6only', ipv4: '10.5.0.9' }]), /network "v6only" has no IPv4 subnet/);
+  await assert.rejects(vm('c', [{ network: 'lan', ipv6: 'fd00:6::1' }]), /network "lan" has no IPv6 prefix/);
+  assert.equal((await store.list({ kind: 'vm', project: 'default' })).items.length, 0);
+  await vm('router', [{ network: 'lan' }]);
+  await assert.rejects(
+    store.create({ kind: 'network', name: 'dmz', spec: { ipv4: { subnet: '10.7.0.0/24' }, gateway: { mode: 'vm', vm: 'router' } } }, by),
+    /VM "router" has no NIC on network "dmz"/,
+  );
+});
