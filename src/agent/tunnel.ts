@@ -1,11 +1,12 @@
 import type WebSocket from 'ws';
+import { ApiError } from '../api/errors.ts';
 import type { Clock } from '../base/clock.ts';
 import type { Logger } from '../base/logger.ts';
+import { openWebSocket, UpgradeRefusedError, webSocketUrl } from '../base/pinned-websocket.ts';
 import type { Driver } from './drivers/driver.ts';
 import type { PipeSource } from './guest-pipes.ts';
 import { backoffMs } from './reconcile.ts';
 import { TunnelHandler } from './tunnel-handler.ts';
-import { openWebSocket, webSocketUrl } from './tunnel-socket.ts';
 import type { VmLocks } from './vm-locks.ts';
 
 export interface AgentTunnelOptions {
@@ -54,7 +55,8 @@ export class AgentTunnel {
         if (!signal.aborted) this.o.logger.warn('tunnel closed; reconnecting');
       } catch (e) {
         if (signal.aborted) return;
-        this.o.logger.warn({ err: e instanceof Error ? e.message : String(e), failures }, 'tunnel connect failed; retrying');
+        const err = e instanceof UpgradeRefusedError ? ApiError.fromBody(e.status, e.body) : e;
+        this.o.logger.warn({ err: err instanceof Error ? err.message : String(err), failures }, 'tunnel connect failed; retrying');
       }
       const wait = backoffMs(++failures, this.random(), { baseMs: 500, capMs: 8000 });
       await this.o.clock.sleep(wait, signal).catch(() => undefined);

@@ -1,6 +1,9 @@
 import { StringDecoder } from 'node:string_decoder';
+import type WebSocket from 'ws';
+import { ApiError } from '../api/errors.ts';
+import { PinMismatchError } from '../base/pinned-fetch.ts';
+import { openWebSocket, UpgradeRefusedError, webSocketUrl } from '../base/pinned-websocket.ts';
 import type { CliContext } from './context.ts';
-import { openWebSocket, webSocketUrl } from './console-socket.ts';
 
 /** Ctrl-] (GS, 0x1d): like telnet, the key that leaves the console. */
 export const detachByte = 0x1d;
@@ -9,6 +12,17 @@ type RawCapable = { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
 
 function vmPath(name: string, project: string | undefined, sub: string): string {
   return `/v1/vms/${encodeURIComponent(name)}/${sub}${project ? `?project=${encodeURIComponent(project)}` : ''}`;
+}
+
+/** Opens the console's WebSocket; a refusal becomes the server's ApiError, a failed connection an `unavailable` one. */
+async function openConsoleSocket(url: string, opts: { authorization?: string; fingerprint?: string }): Promise<WebSocket> {
+  try {
+    return await openWebSocket(url, opts);
+  } catch (e) {
+    if (e instanceof UpgradeRefusedError) throw ApiError.fromBody(e.status, e.body);
+    if (e instanceof PinMismatchError) throw e;
+    throw new ApiError('unavailable', `Cannot reach server "${new URL(url).host}": ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
 }
 
 /** `crowd vm console NAME --log`: the VM's recent console output, as the host logged it. */
@@ -25,7 +39,7 @@ export async function printConsoleLog(ctx: CliContext, name: string, project: st
 export async function runConsole(ctx: CliContext, name: string, project: string | undefined): Promise<void> {
   const s = ctx.settings();
   const url = webSocketUrl(s.server, vmPath(name, project, 'console'));
-  const ws = await openWebSocket(url, {
+  const ws = await openConsoleSocket(url, {
     ...(s.token ? { authorization: `Bearer ${s.token}` } : {}),
     ...(s.fingerprint && s.server.startsWith('https:') ? { fingerprint: s.fingerprint } : {}),
   });

@@ -2,16 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
-import { PinMismatchError } from '../base/pinned-fetch.ts';
-import { missingTools } from '../base/require-tool.ts';
-import { ExecRunner } from '../base/runner.ts';
 import { certFingerprint, ensureSelfSignedCert } from '../server/tls.ts';
-import { openWebSocket, webSocketUrl } from './tunnel-socket.ts';
+import { PinMismatchError } from './pinned-fetch.ts';
+import { openWebSocket, UpgradeRefusedError, webSocketUrl } from './pinned-websocket.ts';
+import { missingTools } from './require-tool.ts';
+import { ExecRunner } from './runner.ts';
 
 test('webSocketUrl maps http to ws and https to wss', () => {
   assert.equal(webSocketUrl('http://127.0.0.1:7470/', '/v1/nodes/a/tunnel'), 'ws://127.0.0.1:7470/v1/nodes/a/tunnel');
@@ -40,5 +41,25 @@ test('over wss the pinned certificate is checked before the credential is sent',
     wss.close();
     https.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a refused upgrade rejects with its HTTP status and parsed JSON body', async () => {
+  const body = JSON.stringify({ error: { code: 'unauthenticated', message: 'Cannot open the tunnel: credential revoked' } });
+  const http = createHttpServer();
+  http.on('upgrade', (_req, socket) =>
+    socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`),
+  );
+  try {
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/v1/nodes/a/tunnel`;
+    await assert.rejects(openWebSocket(url, { authorization: 'Bearer x' }), (e: unknown) => {
+      assert.ok(e instanceof UpgradeRefusedError);
+      assert.equal(e.status, 401);
+      assert.deepEqual(e.body, JSON.parse(body));
+      return true;
+    });
+  } finally {
+    http.close();
   }
 });
