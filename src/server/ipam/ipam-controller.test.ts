@@ -13,11 +13,19 @@ const by = { author: 'test' };
 
 /** Resolves with the object once `check` holds for it; fails after 10 s. */
 async function until(store: Store, kind: string, name: string, check: (o: AnyObject) => boolean): Promise<AnyObject> {
-  const signal = AbortSignal.timeout(10_000);
   const now = await store.get({ kind, project: 'default', idOrName: name });
   if (check(now)) return now;
-  for await (const ev of store.watch({ kinds: [kind], fromRevision: now.revision }, signal)) {
-    if (ev.type !== 'bookmark' && ev.object.name === name && ev.type !== 'delete' && check(ev.object)) return ev.object;
+  // A referenced timer, so a wait that never ends fails the test instead of emptying the event loop.
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 10_000);
+  try {
+    for await (const ev of store.watch({ kinds: [kind], fromRevision: now.revision }, ac.signal)) {
+      if (ev.type !== 'bookmark' && ev.object.name === name && ev.type !== 'delete' && check(ev.object)) return ev.object;
+    }
+  } catch (e) {
+    if (!ac.signal.aborted) throw e;
+  } finally {
+    clearTimeout(timer);
   }
   throw new Error(`Gave up waiting for ${kind} "${name}"`);
 }
@@ -66,6 +74,13 @@ test('the controller gives networks a VNI and NICs addresses, holds a VM when th
   const freed = await until(store, 'vm', 'c', (o) => status(o).addresses !== undefined);
   assert.equal(status(freed).addresses![0]!.ipv4, '10.5.0.11');
   assert.equal(status(freed).conditions, undefined);
+
+  // A reservation added to the network moves the NIC with that MAC; pooled addresses otherwise stay put.
+  const mac = status(a).addresses![0]!.mac;
+  await store.update({ kind: 'network', project: 'default', idOrName: 'tiny' }, { labels: {}, metadata: {}, spec: { ipv4: { subnet: '10.5.0.0/24', dhcp: { start: '10.5.0.10', end: '10.5.0.11' }, reservations: [{ mac, address: '10.5.0.77' }] } } }, by);
+  const moved = await until(store, 'vm', 'a', (o) => status(o).addresses?.[0]?.ipv4 === '10.5.0.77');
+  assert.equal(status(moved).addresses![1]!.ipv4, '10.5.0.50');
+  assert.equal(status(await store.get({ kind: 'vm', project: 'default', idOrName: 'c' })).addresses![0]!.ipv4, '10.5.0.11');
   stop.abort();
   await run;
 });

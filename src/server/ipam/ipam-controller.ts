@@ -31,6 +31,8 @@ export class IpamController {
   private readonly networks = new Map<string, AnyObject>();
   /** VMs whose last assignment failed, latest version, retried on every change. */
   private readonly failing = new Map<string, AnyObject>();
+  /** The latest version of every VM with NICs, so a network edit re-checks its VMs. */
+  private readonly vms = new Map<string, AnyObject>();
 
   constructor(private readonly deps: { store: Store; logger: Logger; clock: Clock }) {}
 
@@ -74,10 +76,15 @@ export class IpamController {
       const o = ev.object;
       if (o.kind === 'network') {
         if (ev.type === 'delete') this.networks.delete(key(o.project, o.name));
-        else await this.network(o);
+        else {
+          await this.network(o);
+          // A changed subnet, range or reservation may move the addresses of the VMs on it.
+          for (const vm of [...this.vms.values()]) if (((vm.spec as VmSpec).nics ?? []).some((n) => n.network === o.name && vm.project === o.project)) await this.vm(vm);
+        }
       } else if (ev.type === 'delete') {
         this.book.release(o.id);
         this.failing.delete(o.id);
+        this.vms.delete(o.id);
       } else {
         await this.vm(o);
         continue;
@@ -101,6 +108,8 @@ export class IpamController {
   private async vm(vm: AnyObject): Promise<void> {
     const status = vm.status as VmStatus;
     const nics = (vm.spec as VmSpec).nics ?? [];
+    if (nics.length) this.vms.set(vm.id, vm);
+    else this.vms.delete(vm.id);
     if (status.phase === 'deleting' || (nics.length === 0 && !status.addresses)) return;
     const lookup = (p: string, n: string) => this.networks.get(key(p, n))?.spec as NetworkSpec | undefined;
     const gatewayOf = (p: string, n: string) => {
