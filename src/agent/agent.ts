@@ -177,9 +177,12 @@ export class Agent {
     const actual = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
     // A VM whose image is still being pulled stays out of reconcile (reported provisioning) until the image is here.
     const desired = new Map(vms.map((vm) => [vm.id, desiredVm(vm, host)] as const).filter(([id, d]) => d.waiting === undefined || actual.has(id)));
-    // Taps exist before QEMU opens them: the host network converges first, and VMs whose NICs are not ready wait.
+    // Taps exist before QEMU opens them: the host network converges first; VMs whose NICs are not ready yet wait (provisioning).
     const net = await this.o.network?.converge(vms);
-    for (const [id, d] of desired) desired.set(id, withNics(d, net));
+    for (const [id, d] of desired) {
+      if (net?.waiting.has(id) && !actual.has(id)) desired.delete(id);
+      else desired.set(id, withNics(d, net));
+    }
     const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts }).filter((s) => !this.locks.busy(s.id));
     await Promise.all(steps.map((s) => this.locks.tryRun(s.id, () => this.execute(s, actual))));
     const after = new Map((await this.o.driver.list()).map((i) => [i.id, i]));

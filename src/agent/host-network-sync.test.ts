@@ -40,7 +40,9 @@ function rig(fail?: Error) {
 
 test('VMs wait for the view, then the host is converged once and again only when the spec changes', async () => {
   const r = rig();
-  assert.match((await r.sync.converge([vm])).problems.get('vm_1')!, /waiting for the network view/);
+  const early = await r.sync.converge([vm]);
+  assert.match(early.waiting.get('vm_1')!, /waiting for the network view/);
+  assert.equal(early.problems.size, 0);
   await r.first;
   const ready = await r.sync.converge([vm]);
   assert.deepEqual(ready.nics.get('vm_1'), [{ tap: tapName('vm_1', 0), mac: '52:54:00:00:00:01' }]);
@@ -73,12 +75,15 @@ test('a host that cannot be converged holds every VM with NICs with the error; V
   const other = { id: 'vm_2', power: 'running' as const, restartPolicy: 'always' as const, config: { ...config, id: 'vm_2' } };
   assert.deepEqual(withNics(other, out), other);
   // An empty host is never touched (no root needed while no VM has NICs).
-  assert.deepEqual((await r.sync.converge([])).problems.size, 0);
+  assert.equal((await r.sync.converge([])).problems.size, 0);
+  // A VM still waiting for its network is held with that reason, never started without its NICs.
+  const waiting = { nics: new Map(), waiting: new Map([['vm_1', 'waiting for the network view from the server']]), problems: new Map() };
+  assert.equal(withNics({ id: 'vm_1', power: 'running', restartPolicy: 'always', config }, waiting).problem, 'waiting for the network view from the server');
   r.stop.abort();
   await r.running;
 });
 
 test('a ready VM gets its taps in the driver config', () => {
-  const d = withNics({ id: 'vm_1', power: 'running', restartPolicy: 'always', config }, { nics: new Map([['vm_1', [{ tap: 't0', mac: '52:54:00:00:00:01' }]]]), problems: new Map() });
+  const d = withNics({ id: 'vm_1', power: 'running', restartPolicy: 'always', config }, { nics: new Map([['vm_1', [{ tap: 't0', mac: '52:54:00:00:00:01' }]]]), waiting: new Map(), problems: new Map() });
   assert.deepEqual(d.config?.nics, [{ tap: 't0', mac: '52:54:00:00:00:01' }]);
 });

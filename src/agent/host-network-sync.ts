@@ -24,12 +24,15 @@ export interface HostNetworkSyncDeps {
 /** The taps of the VMs that may start, and why the others may not. */
 export interface NetworkReadiness {
   nics: Map<string, { tap: string; mac: string }[]>;
+  /** Not ready yet (no view, no VNI, no addresses): the VM waits, reported provisioning. */
+  waiting: Map<string, string>;
+  /** The host could not be converged: the VM is held failed with the error. */
   problems: Map<string, string>;
 }
 
-/** A VM's desired state with its taps, or held with the network's reason. */
+/** A VM's desired state with its taps, or held with the network's reason (a running VM is left running). */
 export function withNics(d: DesiredVm, net: NetworkReadiness | undefined): DesiredVm {
-  const problem = net?.problems.get(d.id);
+  const problem = net?.problems.get(d.id) ?? net?.waiting.get(d.id);
   if (problem && d.config) return { id: d.id, power: d.power, restartPolicy: d.restartPolicy, problem };
   const nics = net?.nics.get(d.id);
   return nics && d.config ? { ...d, config: { ...d.config, nics } } : d;
@@ -85,15 +88,16 @@ export class HostNetworkSync {
     this.wakeFetch?.();
   }
 
-  /** Converges the host for these VMs; on failure every VM with NICs is held with the error. */
+  /** Converges the host for these VMs; on failure every VM with ready NICs is held with the error. */
   async converge(vms: AnyObject[]): Promise<NetworkReadiness> {
-    const want = desiredHostNetwork(vms, this.view, this.d.options);
-    if (!this.view || (!this.touched && want.spec.links.length === 0)) return want;
-    const text = JSON.stringify(want.spec);
+    const desired = desiredHostNetwork(vms, this.view, this.d.options);
+    const want: NetworkReadiness = { nics: desired.nics, waiting: desired.problems, problems: new Map() };
+    if (!this.view || (!this.touched && desired.spec.links.length === 0)) return want;
+    const text = JSON.stringify(desired.spec);
     const now = this.d.clock.now();
     if (text === this.applied && now - this.appliedAt < (this.d.reapplyMs ?? 60_000)) return want;
     try {
-      await this.d.apply(want.spec);
+      await this.d.apply(desired.spec);
       this.applied = text;
       this.appliedAt = now;
       this.touched = true;
@@ -102,9 +106,7 @@ export class HostNetworkSync {
       this.applied = undefined;
       const why = `cannot set up the host network: ${e instanceof Error ? e.message : String(e)}`;
       this.d.logger.error({ err: why }, 'host network not applied');
-      const problems = new Map(want.problems);
-      for (const id of want.nics.keys()) problems.set(id, why);
-      return { nics: new Map(), problems };
+      return { nics: new Map(), waiting: want.waiting, problems: new Map([...want.nics.keys()].map((id) => [id, why])) };
     }
   }
 }

@@ -197,7 +197,7 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
       t.store.create({ kind: 'vm', name, spec: { image: 'busybox', machineType: 'tiny', nics: [{ network }], placement: { node } } }, by);
     const running = async (name: string) => {
       let vm = await t.store.get({ kind: 'vm', project: 'default', idOrName: name });
-      // Until the host network is ready the agent holds the VM (phase failed, with the reason); that passes.
+      // Until its host network is ready the VM waits (provisioning).
       await waitFor(`vm "${name}" to run`, async () => {
         vm = await t.store.get({ kind: 'vm', project: 'default', idOrName: name });
         return (vm.status as VmStatus).phase === 'running';
