@@ -21,6 +21,7 @@ import { registerHistoryRoutes } from './routes/history.ts';
 import { registerObjectRoutes } from './routes/objects.ts';
 import { roleRoutes } from './routes/roles.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { totpRoutes, type TotpEnrolmentState } from './routes/totp.ts';
 import { ErrorSchema } from './routes/route-schemas.ts';
 import { registerSystemRoutes } from './routes/system.ts';
 import { registerWatchRoute } from './routes/watch.ts';
@@ -36,8 +37,8 @@ export interface AppDeps {
   authorizer: Authorizer;
   /** Failed-authentication limits (default: 20 at once then 10/min per source, 10 then 5/min per user). */
   limiter?: RateLimiter;
-  /** Serve the scoped-token and role-binding routes; `scoped` mints (absent: minting is refused). */
-  accounts?: { scoped?: ScopedTokenAuthenticator };
+  /** Serve the scoped-token and role-binding routes; `scoped` mints (absent: minting is refused); `totp` (the chain's TOTP state) adds TOTP enrolment. */
+  accounts?: { scoped?: ScopedTokenAuthenticator; totp?: TotpEnrolmentState };
   logger: Logger;
   clock?: Clock;
   /** Largest request body in bytes (default 1 MiB). */
@@ -122,6 +123,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const { scoped } = deps.accounts;
     await app.register(tokenRoutes({ store: deps.store, authorizer: deps.authorizer, clock, ...(scoped ? { scoped } : {}) }));
     await app.register(roleRoutes({ store: deps.store, authorizer: deps.authorizer }));
+    if (deps.accounts.totp) await app.register(totpRoutes({ state: deps.accounts.totp, clock }));
   }
   registerWatchRoute(app, {
     store: deps.store,

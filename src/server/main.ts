@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { AuthChain } from '../auth/chain.ts';
 import { RoleAuthorizer } from '../auth/role-authorizer.ts';
 import { buildServerAuth } from '../auth/server-auth.ts';
-import { CredentialTotpState } from '../auth/credential-totp-state.ts';
+import { TotpAuthenticator } from '../auth/totp.ts';
 import { systemClock, type Clock } from '../base/clock.ts';
 import { createLogger, type Logger } from '../base/logger.ts';
 import { ExecRunner, type Runner } from '../base/runner.ts';
@@ -16,6 +16,7 @@ import { buildApp } from './app.ts';
 import { ensureAdminToken, ensureDefaultProject, ensureDefaultSite, writeCliConfig } from './bootstrap.ts';
 import { Enrolment } from './enrolment.ts';
 import { nodeRoutes } from './routes/nodes.ts';
+import { ResettableTotpState } from './routes/totp.ts';
 import { ImageRepository } from './images/image-repository.ts';
 import { imageRoutes } from './routes/images.ts';
 import { runLeaseMonitor } from './scheduler/node-lease.ts';
@@ -201,7 +202,9 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
       await ensureDefaultProject(store);
       await ensureDefaultSite(store);
       const authConfig = opts.authConfig ? { configFile: opts.authConfig } : {};
-      const serverAuth = await buildServerAuth({ dataDir: opts.dataDir, ...authConfig, staticTokens: tokens, credentials: store, logger, clock, totpState: new CredentialTotpState(store, () => clock.now()) });
+      const totpState = new ResettableTotpState(store, () => clock.now());
+      const serverAuth = await buildServerAuth({ dataDir: opts.dataDir, ...authConfig, staticTokens: tokens, credentials: store, logger, clock, totpState });
+      const usesTotp = serverAuth.authenticators.some((a) => a instanceof TotpAuthenticator);
       const authorizer = new RoleAuthorizer();
       const fingerprint = https ? certFingerprint(https.cert).replace(/^sha256:/, '') : undefined;
       const enrolment = new Enrolment({ store, clock, ...(fingerprint ? { fingerprint } : {}) });
@@ -216,7 +219,7 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
         store,
         auth: new AuthChain(serverAuth.authenticators),
         authorizer,
-        accounts: serverAuth.scoped ? { scoped: serverAuth.scoped } : {},
+        accounts: { ...(serverAuth.scoped ? { scoped: serverAuth.scoped } : {}), ...(usesTotp ? { totp: totpState } : {}) },
         logger,
         clock,
         tunnels: new TunnelRegistry({ logger }),

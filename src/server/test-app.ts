@@ -19,6 +19,7 @@ import { Enrolment } from './enrolment.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { TunnelRegistry } from './tunnel/tunnel-registry.ts';
 import { imageRoutes, type ImageRoutesOptions } from './routes/images.ts';
+import type { TotpEnrolmentState } from './routes/totp.ts';
 
 /** The admin token every test app accepts. */
 export const testToken = 'crowd_test-admin-token';
@@ -40,10 +41,10 @@ export interface TestApp {
 /**
  * An app over an in-memory SQLite store with the `default` project and one
  * admin token, for route, client and CLI tests; `tokens: true` adds the
- * scoped-token and role-binding routes.
+ * scoped-token and role-binding routes (and, given `totp`, TOTP enrolment).
  */
 export async function buildTestApp(
-  opts: { clock?: Clock; authenticators?: Authenticator[]; nodes?: boolean; limiter?: RateLimiter; tokens?: boolean; images?: Omit<ImageRoutesOptions, 'store' | 'logger' | 'clock'> } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
+  opts: { clock?: Clock; authenticators?: Authenticator[]; nodes?: boolean; limiter?: RateLimiter; tokens?: boolean; totp?: TotpEnrolmentState; images?: Omit<ImageRoutesOptions, 'store' | 'logger' | 'clock'> } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
 ): Promise<TestApp> {
   const store = new SqliteStore({ path: ':memory:', ...(opts.clock ? { clock: opts.clock } : {}) });
   await ensureDefaultProject(store);
@@ -64,7 +65,7 @@ export async function buildTestApp(
     auth: new AuthChain([new StaticTokenAuthenticator([{ name: 'admin', sha256: hashToken(testToken) }]), scoped, ...authenticators]),
     authorizer: new RoleAuthorizer(),
     ...(opts.limiter ? { limiter: opts.limiter } : {}),
-    ...(opts.tokens ? { accounts: { scoped } } : {}),
+    ...(opts.tokens ? { accounts: { scoped, ...(opts.totp ? { totp: opts.totp } : {}) } } : {}),
     logger: silentLogger(),
     ...(opts.nodes ? { tunnels: new TunnelRegistry({ logger: silentLogger() }) } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
