@@ -8,7 +8,6 @@
  *
  * Usage: node --import tsx bench/agent.bench.ts [latency [rounds]] | [scale [agents] [vms]]   (default: both, 3 rounds, 1000 × 50)
  */
-import { setMaxListeners } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -231,12 +230,11 @@ async function latency(rounds: number): Promise<void> {
 async function scale(agents: number, perAgent: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'crowd-bench-scale-'));
   const server = new BenchServer(join(dir, 'crowd.db'));
-  const ac = new AbortController();
+  // One signal per agent, as on real hosts: thousands of listeners on one signal would make the simulation slow, not the agent.
+  const stops: AbortController[] = [];
   const runs: Promise<void>[] = [];
   const caches: AgentCache[] = [];
   const total = agents * perAgent;
-  // Every simulated agent listens on the one run signal.
-  setMaxListeners(0, ac.signal);
   try {
     await server.start();
     const port = Number(new URL(server.url).port);
@@ -257,6 +255,8 @@ async function scale(agents: number, perAgent: number): Promise<void> {
         logger: silentLogger(),
         host: { accel: 'tcg', imagePath: () => ({ path: '/fake/busybox.qcow2', format: 'qcow2' }) },
       });
+      const ac = new AbortController();
+      stops.push(ac);
       runs.push(agent.run(ac.signal));
     }
     while (server.watchRequests < agents) await delay(50);
@@ -307,7 +307,7 @@ async function scale(agents: number, perAgent: number): Promise<void> {
     console.log(`  server restart after ${downMs / 1000} s down: all ${agents} agents watching again after ${((await reconnected) / 1000).toFixed(1)} s; ${agents} power changes made at the restart all reported stopped after ${(convergedAfter / 1000).toFixed(1)} s`);
     console.log(`  peak request rate after the restart: ${server.peakPerSecond(back)}/s (${agents} agents, full-jitter backoff capped at 8 s)`);
   } finally {
-    ac.abort();
+    for (const ac of stops) ac.abort();
     await Promise.all(runs);
     for (const c of caches) c.close();
     await server.stop().catch(() => undefined);
