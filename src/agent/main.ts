@@ -110,9 +110,8 @@ async function identity(o: AgentMainOptions, accel: 'kvm' | 'tcg', log: Logger):
 /** The host network layer: the node's view from the server, applied through src/net as root. */
 async function hostNetwork(o: AgentMainOptions, node: string, runner: ExecRunner, runAs: string | undefined, client: () => Client, log: Logger): Promise<HostNetworkSync> {
   if (o.underlayIp !== undefined && !isIP(o.underlayIp)) throw new Error(`Invalid --underlay-ip "${o.underlayIp}": expected an IPv4 or IPv6 address`);
-  // dnsmasq drops privileges: its run dir and the parents must be searchable by everyone.
+  // dnsmasq drops privileges: its run dir (created on first use) and the parents must be searchable by everyone.
   const dnsmasqRunDir = join('/run/crowd', node);
-  await mkdir(dnsmasqRunDir, { recursive: true, mode: 0o755 });
   const tapOwner = runAs !== undefined ? Number((await runner.run({ argv: ['id', '-u', runAs] })).stdout.trim()) : undefined;
   return new HostNetworkSync({
     options: { dnsmasqRunDir, ...(o.underlayIp ? { underlayIp: o.underlayIp } : {}), ...(tapOwner !== undefined ? { tapOwner } : {}) },
