@@ -9,6 +9,7 @@ import { nouns } from './nouns.ts';
 import { addNounCommands } from './resource-commands.ts';
 import { addRoleCommands } from './role.ts';
 import { addTokenCommands } from './token.ts';
+import { addTotpCommands } from './totp.ts';
 import { addGlobalWatchCommand } from './watch-command.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -66,6 +67,7 @@ function buildProgram(io: CliIo): { program: Command; ctx: CliContext } {
   addApplyCommand(program, ctx);
   addLoginCommand(program, ctx);
   addTokenCommands(program, ctx);
+  addTotpCommands(program, ctx);
   addRoleCommands(program, ctx);
   addAuditCommand(program, ctx);
   addGlobalWatchCommand(program, ctx);
