@@ -3,9 +3,10 @@
  * network namespaces joined by a veth WAN; each runs an in-process agent whose
  * net layer and QEMU run inside its namespace, against an in-process server
  * with the scheduler and IPAM. Busybox guests get addresses by DHCP, ping each
- * other over VXLAN, a firewall edit opens a TCP port without a restart, a
- * spoofed source address is dropped, a guest on another network cannot reach
- * them, and a host's network goes away with its last VM. Everything is removed afterwards, also on failure.
+ * other over VXLAN and out through the host's NAT, a firewall edit opens a TCP
+ * port without a restart, a spoofed source address is dropped, a guest on
+ * another network cannot reach them, and a host's network goes away with its
+ * last VM. Everything is removed afterwards, also on failure.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -228,6 +229,8 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
 
     // Across hosts over VXLAN (the firewall accepts ICMP).
     assert.match(await s1.run(`ping -c 2 -W 3 ${g2.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
+    // gateway: host — host a routes and masquerades the segment to an address outside it (host b's WAN side).
+    assert.match(await s1.run('ping -c 2 -W 3 192.0.2.2 >/dev/null && echo NAT-OK || echo NAT-FAIL'), /NAT-OK/);
 
     // TCP 8080 is closed by default (deny ingress), then opened by a firewall edit — no VM restarts.
     await s2.run('(while true; do echo hello | nc -l -p 8080; done) >/dev/null 2>&1 & true');
