@@ -4,9 +4,10 @@
  * net layer and QEMU run inside its namespace, against an in-process server
  * with the scheduler and IPAM. Busybox guests get addresses by DHCP, ping each
  * other over VXLAN and out through the host's NAT, a firewall edit opens a TCP
- * port without a restart, a spoofed source address is dropped, a guest on
- * another network cannot reach them, and a host's network goes away with its
- * last VM. Everything is removed afterwards, also on failure.
+ * port without a restart, WAN packet loss does not break the overlay, a
+ * spoofed source address is dropped, a guest on another network cannot reach
+ * them, and a host's network goes away with its last VM. Everything is
+ * removed afterwards, also on failure.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -245,6 +246,12 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
     assert.match(await s1.run(connect), /TCP:hello/);
     const before = (await hb.driver.list()).find((v) => v.id === g2.id);
     assert.equal(before?.state, 'running');
+
+    // 20% packet loss on host b's WAN (nftables: this kernel has no netem) does not break the overlay.
+    const loss = 'table netdev cnloss {\n chain c {\n  type filter hook ingress device "wan" priority 0; policy accept;\n  numgen random mod 100 < 20 drop\n }\n}\n';
+    await b.run({ argv: ['nft', '-f', '-'], input: loss });
+    assert.match(await s1.run(`echo "TCP:$(nc -w 15 ${g2.ip} 8080 </dev/null)"`), /TCP:hello/);
+    await b.run({ argv: ['nft', 'delete', 'table', 'netdev', 'cnloss'] });
 
     // A guest sending from an address the server did not assign is dropped at its tap.
     assert.match(await s1.run(`ip addr add 10.77.0.200/24 dev eth0; ping -I 10.77.0.200 -c 2 -W 2 ${g2.ip} >/dev/null && echo SPOOF-OK || echo SPOOF-FAIL; ip addr del 10.77.0.200/24 dev eth0`), /SPOOF-FAIL/);
