@@ -10,6 +10,12 @@ function memoryCredentials() {
     map,
     getCredential: async (id: string) => structuredClone(map.get(id)),
     putCredential: async (c: TotpCredential) => void map.set(c.id, structuredClone(c)),
+    revokeCredentials: async (match: { id: string }) => {
+      const c = map.get(match.id) as (TotpCredential & { revoked?: boolean }) | undefined;
+      if (!c || c.revoked) return 0;
+      c.revoked = true;
+      return 1;
+    },
   };
 }
 
@@ -33,4 +39,16 @@ test('a recovery code works once; unknown users have no record', async () => {
   assert.equal(await s.useRecoveryCode('tina', hashRecoveryCode('aaaa-bbbb')), false);
   assert.equal(await s.get('nobody'), undefined);
   assert.equal(await s.claimStep('nobody', 5), false);
+});
+
+test('a reset forgets the second factor once; a later enrolment writes it afresh', async () => {
+  const creds = memoryCredentials();
+  const s = new CredentialTotpState(creds, () => 0);
+  await s.put('tina', { secret: 'JBSWY3DPEHPK3PXP', lastStep: 3, recoveryHashes: [] }, 'admin');
+  assert.equal(await s.reset('tina'), true);
+  assert.equal(await s.get('tina'), undefined);
+  assert.equal(await s.reset('tina'), false);
+  assert.equal(await s.claimStep('tina', 9), false, 'a reset user has no steps to claim');
+  await s.put('tina', { secret: 'JBSWY3DPEHPK3PXP', lastStep: 0, recoveryHashes: [] }, 'tina');
+  assert.equal((await s.get('tina'))?.lastStep, 0);
 });

@@ -14,8 +14,9 @@ export interface TotpCredential {
 
 /** What this state needs of the store's credentials API. */
 export interface TotpCredentialStore {
-  getCredential(id: string): Promise<{ type: string; data: Record<string, unknown> } | undefined>;
+  getCredential(id: string): Promise<{ type: string; revoked?: boolean; data: Record<string, unknown> } | undefined>;
   putCredential(c: TotpCredential): Promise<void>;
+  revokeCredentials(match: { id: string; type: 'totp' }): Promise<number>;
 }
 
 const never = '9999-12-31T23:59:59.999Z';
@@ -33,9 +34,18 @@ export class CredentialTotpState implements TotpState {
     private readonly now: () => number,
   ) {}
 
+  /** The user's confirmed record; a revoked one (a reset) counts as not enrolled. */
   async get(user: string): Promise<TotpRecord | undefined> {
     const c = await this.store.getCredential(`totp:${user}`);
-    return c?.type === 'totp' ? (c.data as unknown as TotpRecord) : undefined;
+    return c?.type === 'totp' && c.revoked !== true ? (c.data as unknown as TotpRecord) : undefined;
+  }
+
+  /** Forgets a user's second factor (a lost device); false when the user had none. */
+  reset(user: string): Promise<boolean> {
+    return this.serial(user, async () => {
+      if (!(await this.get(user))) return false;
+      return (await this.store.revokeCredentials({ id: `totp:${user}`, type: 'totp' })) > 0;
+    });
   }
 
   /** Enrols (or re-enrols) a user with a confirmed record. */

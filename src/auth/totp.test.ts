@@ -95,6 +95,11 @@ test('enrolled users cannot use plain Basic; others can unless TOTP is required'
   const strict = (await setup(t, { required: true })).auth;
   assert.deepEqual(await strict.authenticate(req(formatBasic('sam', 'p'))), { outcome: 'deny', reason: 'second factor required' });
   assert.deepEqual(await strict.authenticate(req('Bearer x')), { outcome: 'skip' });
+  const enrol = { ...req(formatBasic('sam', 'p')), method: 'POST', path: '/v1/totp/enrol' };
+  assert.equal((await strict.authenticate(enrol)).outcome, 'ok', 'an unenrolled user can still enrol');
+  assert.deepEqual(await strict.authenticate({ ...enrol, path: '/v1/totp/enrol/x' }), { outcome: 'deny', reason: 'second factor required' });
+  const enrolled = { ...req(formatBasic('bea', 'p')), method: 'POST', path: '/v1/totp/enrol' };
+  assert.deepEqual(await strict.authenticate(enrolled), { outcome: 'deny', reason: 'second factor required' }, 'an enrolled user re-enrols with a code');
 });
 
 test('each recovery code works exactly once, in any case', async (t) => {

@@ -16,6 +16,9 @@ import { formatBasic, parseBasic } from './basic-credentials.ts';
  */
 export const totpScheme = 'TOTP';
 
+/** The routes an unenrolled user reaches with a password alone when TOTP is required. */
+const enrolmentPath = /^\/v1\/totp\/(enrol|confirm)$/;
+
 const period = 30;
 const window = 1;
 
@@ -151,10 +154,15 @@ export class TotpAuthenticator implements Authenticator {
     return { outcome: 'ok', identity: { ...inner.identity, authenticator: this.name } };
   }
 
+  /**
+   * A password alone: fine for users without a second factor unless every user
+   * needs one; then an unenrolled user may only reach enrolment itself.
+   */
   private async withoutCode(req: AuthRequest): Promise<AuthResult> {
     const inner = await this.opts.inner.authenticate(req);
     if (inner.outcome !== 'ok') return inner;
-    if (this.opts.required || (await this.opts.state.get(inner.identity.name))) return { outcome: 'deny', reason: 'second factor required' };
+    if (await this.opts.state.get(inner.identity.name)) return { outcome: 'deny', reason: 'second factor required' };
+    if (this.opts.required && !enrolmentPath.test(req.path)) return { outcome: 'deny', reason: 'second factor required' };
     return inner;
   }
 }

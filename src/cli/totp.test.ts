@@ -11,7 +11,7 @@ import { HtpasswdAuthenticator } from '../auth/htpasswd.ts';
 import { TotpAuthenticator } from '../auth/totp.ts';
 import { systemClock } from '../base/clock.ts';
 import { silentLogger } from '../base/logger.ts';
-import { ResettableTotpState } from '../server/routes/totp.ts';
+import { CredentialTotpState } from '../auth/credential-totp-state.ts';
 import { buildTestApp, testToken, type TestApp } from '../server/test-app.ts';
 import { runCaptured, type RunOptions } from './captured-io.ts';
 import { runCli } from './main.ts';
@@ -25,7 +25,7 @@ before(async () => {
   const file = join(dir, 'htpasswd');
   writeFileSync(file, `alice:${bcrypt.hashSync('alice pw', 4)}\n`);
   const htpasswd = await new HtpasswdAuthenticator({ file, logger: silentLogger() }).ready();
-  const state = new ResettableTotpState(
+  const state = new CredentialTotpState(
     { getCredential: (id) => t!.store.getCredential(id), putCredential: (c) => t!.store.putCredential(c), revokeCredentials: (m) => t!.store.revokeCredentials(m) },
     () => systemClock.now(),
   );

@@ -16,7 +16,7 @@ import { buildApp } from './app.ts';
 import { ensureAdminToken, ensureDefaultProject, ensureDefaultSite, writeCliConfig } from './bootstrap.ts';
 import { Enrolment } from './enrolment.ts';
 import { nodeRoutes } from './routes/nodes.ts';
-import { ResettableTotpState } from './routes/totp.ts';
+import { CredentialTotpState } from '../auth/credential-totp-state.ts';
 import { ImageRepository } from './images/image-repository.ts';
 import { imageRoutes } from './routes/images.ts';
 import { runLeaseMonitor } from './scheduler/node-lease.ts';
@@ -202,7 +202,7 @@ async function run(opts: RunOptions, io: MainIo): Promise<void> {
       await ensureDefaultProject(store);
       await ensureDefaultSite(store);
       const authConfig = opts.authConfig ? { configFile: opts.authConfig } : {};
-      const totpState = new ResettableTotpState(store, () => clock.now());
+      const totpState = new CredentialTotpState(store, () => clock.now());
       const serverAuth = await buildServerAuth({ dataDir: opts.dataDir, ...authConfig, staticTokens: tokens, credentials: store, logger, clock, totpState });
       const usesTotp = serverAuth.authenticators.some((a) => a instanceof TotpAuthenticator);
       const authorizer = new RoleAuthorizer();

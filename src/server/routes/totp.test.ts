@@ -11,7 +11,7 @@ import { TotpAuthenticator } from '../../auth/totp.ts';
 import { FakeClock } from '../../base/clock.ts';
 import { silentLogger } from '../../base/logger.ts';
 import { buildTestApp, type TestApp } from '../test-app.ts';
-import { ResettableTotpState } from './totp.ts';
+import { CredentialTotpState } from '../../auth/credential-totp-state.ts';
 
 const alice = { authorization: formatBasic('alice', 'alice pw') };
 const bob = { authorization: formatBasic('bob', 'bob pw') };
@@ -25,7 +25,7 @@ async function setup(t: TestContext): Promise<{ app: TestApp; clock: FakeClock }
   const htpasswd = await new HtpasswdAuthenticator({ file, logger: silentLogger() }).ready();
   const clock = new FakeClock();
   let app: TestApp | undefined;
-  const state = new ResettableTotpState(
+  const state = new CredentialTotpState(
     {
       getCredential: (id) => app!.store.getCredential(id),
       putCredential: (c) => app!.store.putCredential(c),

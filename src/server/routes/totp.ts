@@ -1,7 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
-import { CredentialTotpState, type TotpCredentialStore } from '../../auth/credential-totp-state.ts';
 import { confirmTotp, enrolTotp, type TotpRecord, type TotpState } from '../../auth/totp.ts';
 import type { Clock } from '../../base/clock.ts';
 import { withErrors } from './route-schemas.ts';
@@ -21,50 +20,6 @@ export interface TotpEnrolmentState extends TotpState {
   put(user: string, record: TotpRecord, by: string): Promise<void>;
   /** Forgets a user's second factor; false when the user had none. */
   reset(user: string): Promise<boolean>;
-}
-
-/** What the resettable state needs of the store. */
-export interface ResettableTotpStore extends TotpCredentialStore {
-  getCredential(id: string): Promise<{ type: string; revoked?: boolean; data: Record<string, unknown> } | undefined>;
-  revokeCredentials(match: { id: string; type: 'totp' }): Promise<number>;
-}
-
-/**
- * CredentialTotpState plus reset: a reset revokes the `totp:<user>` credential
- * and a revoked one counts as not enrolled (a later confirmed enrolment writes
- * it afresh). The server's chain and the enrolment routes share one instance.
- */
-export class ResettableTotpState implements TotpEnrolmentState {
-  private readonly inner: CredentialTotpState;
-
-  constructor(
-    private readonly store: ResettableTotpStore,
-    now: () => number,
-  ) {
-    this.inner = new CredentialTotpState(store, now);
-  }
-
-  async get(user: string): Promise<TotpRecord | undefined> {
-    const c = await this.store.getCredential(`totp:${user}`);
-    return c?.type === 'totp' && c.revoked !== true ? (c.data as unknown as TotpRecord) : undefined;
-  }
-
-  put(user: string, record: TotpRecord, by: string): Promise<void> {
-    return this.inner.put(user, record, by);
-  }
-
-  claimStep(user: string, step: number): Promise<boolean> {
-    return this.inner.claimStep(user, step);
-  }
-
-  useRecoveryCode(user: string, hash: string): Promise<boolean> {
-    return this.inner.useRecoveryCode(user, hash);
-  }
-
-  async reset(user: string): Promise<boolean> {
-    if (!(await this.get(user))) return false;
-    return (await this.store.revokeCredentials({ id: `totp:${user}`, type: 'totp' })) > 0;
-  }
 }
 
 /**
