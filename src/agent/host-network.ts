@@ -8,7 +8,7 @@ import type { DnsmasqOptions } from '../net/dnsmasq-config.ts';
 import type { FirewallRuleSpec } from '../net/firewall-rule.ts';
 import type { HostNetworkSpec } from '../net/host-network.ts';
 import type { NetworkLinks } from '../net/link-plan.ts';
-import type { MemberSet, NicRules, RulesetNetwork } from '../net/nft-ruleset.ts';
+import { metadataIpv4, type MemberSet, type NicRules, type RulesetNetwork } from '../net/nft-ruleset.ts';
 import type { NicBandwidth } from '../net/tc-plan.ts';
 
 /** What this host contributes to every network: its underlay address, where dnsmasq runs, who owns the taps. */
@@ -55,11 +55,18 @@ function ruleSpec(project: string, firewall: string, r: FirewallRule): FirewallR
   };
 }
 
-/** Addresses the host holds on the bridge (IPv4 gateway or DHCP identity, IPv6 likewise). */
+/** The IPv4 router guests are told about: the host (`gateway: host`), the router VM's address (`vm`), or none. */
+export function networkRouter(s: NetworkSpec): string | undefined {
+  const mode = s.gateway?.mode ?? 'host';
+  const subnet = s.ipv4 ? parsePrefix(s.ipv4.subnet) : undefined;
+  return mode === 'host' ? networkHostAddress(s) : mode === 'vm' && subnet ? (s.ipv4!.gateway ?? formatIpv4(subnet.network + 1n)) : undefined;
+}
+
+/** Addresses the host holds on the bridge (IPv4 gateway or DHCP identity and the metadata address, IPv6 likewise). */
 function bridgeAddresses(spec: NetworkSpec): string[] {
   const out: string[] = [];
   const v4 = networkHostAddress(spec);
-  if (v4) out.push(`${v4}/${parsePrefix(spec.ipv4!.subnet)!.length}`);
+  if (v4) out.push(`${v4}/${parsePrefix(spec.ipv4!.subnet)!.length}`, `${metadataIpv4}/32`);
   const p6 = spec.ipv6 ? parsePrefix(spec.ipv6.prefix) : undefined;
   if (p6) {
     const host = (spec.gateway?.mode ?? 'host') === 'host';
@@ -184,8 +191,7 @@ function rulesetNetwork(p: NetPlan): RulesetNetwork {
 function dnsmasqOptions(p: NetPlan, runDir: string): DnsmasqOptions {
   const s = p.spec;
   const mode = s.gateway?.mode ?? 'host';
-  const subnet = s.ipv4 ? parsePrefix(s.ipv4.subnet) : undefined;
-  const router = mode === 'host' ? networkHostAddress(s) : mode === 'vm' && subnet ? (s.ipv4!.gateway ?? formatIpv4(subnet.network + 1n)) : undefined;
+  const router = networkRouter(s);
   return {
     network: p.key,
     bridge: p.bridge,
