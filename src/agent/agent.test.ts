@@ -1,3 +1,4 @@
+import { objectWhen } from '../store/object-when.ts';
 import { test } from 'node:test';
 import { getEventListeners } from 'node:events';
 import assert from 'node:assert/strict';
@@ -5,13 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AnyObject } from '../api/object.ts';
 import { systemClock } from '../base/clock.ts';
 import { silentLogger } from '../base/logger.ts';
 import { Client } from '../client/client.ts';
 import { Scheduler } from '../server/scheduler/scheduler.ts';
 import { buildTestApp, type TestApp } from '../server/test-app.ts';
-import type { Store } from '../store/store.ts';
 import { Agent } from './agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import { FakeDriver, FakeHost } from './drivers/fake-driver.ts';
@@ -19,24 +18,6 @@ import { localImages } from './local-images.ts';
 import { runAgent } from './main.ts';
 
 const by = { author: 'test' };
-
-/** Resolves with the first version of a VM that satisfies `pred`, or fails after 10 s. */
-async function vmWhen(store: Store, name: string, pred: (vm: AnyObject) => boolean): Promise<AnyObject> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), 10_000);
-  try {
-    const cur = await store.get({ kind: 'vm', idOrName: name });
-    if (pred(cur)) return cur;
-    for await (const ev of store.watch({ kinds: ['vm'], fromRevision: cur.revision }, ac.signal))
-      if (ev.type === 'put' && ev.object.name === name && pred(ev.object)) return ev.object;
-  } catch (e) {
-    if (!ac.signal.aborted) throw e;
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-  return assert.fail(`vm "${name}" never matched`);
-}
 
 async function serve(): Promise<{ t: TestApp; url: string; stop: () => Promise<void> }> {
   const t = await buildTestApp({ nodes: true });
@@ -65,20 +46,20 @@ test('crowd agent enrols with a join token, then runs and stops the VMs bound to
     const { token } = await t.enrolment!.createJoinToken({ labels: { rack: 'r1' } }, 'admin');
     const running = runAgent({ server: url, joinToken: token, dataDir: join(dir, 'agent'), driver: 'fake', name: 'host-1', imageDir: dir }, ac.signal, silentLogger());
     await t.store.create({ kind: 'vm', name: 'web', spec: { image: 'debian', machineType: 'small' } }, by);
-    const up = await vmWhen(t.store, 'web', (v) => v.status.phase === 'running');
+    const up = await objectWhen(t.store, { kind: 'vm', name: 'web' }, (v) => v.status.phase === 'running');
     assert.equal(up.status.node, 'host-1');
     const node = await t.store.get({ kind: 'node', idOrName: 'host-1' });
     assert.deepEqual(node.labels, { rack: 'r1' });
     await t.store.update({ kind: 'vm', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { ...up.spec, power: 'stopped' } }, by);
-    await vmWhen(t.store, 'web', (v) => v.status.phase === 'stopped');
+    await objectWhen(t.store, { kind: 'vm', name: 'web' }, (v) => v.status.phase === 'stopped');
     // The host has the machine's CPUs; freeing "web" makes room for the next two.
     await t.store.delete({ kind: 'vm', idOrName: 'web' }, by);
     await t.store.create({ kind: 'vm', name: 'second', spec: { image: 'debian', machineType: 'small' } }, by);
     await t.store.create({ kind: 'image', name: 'missing', spec: {} }, by);
     await t.store.create({ kind: 'vm', name: 'broken', spec: { image: 'missing', machineType: 'small' } }, by);
-    const broken = await vmWhen(t.store, 'broken', (v) => v.status.phase === 'failed');
+    const broken = await objectWhen(t.store, { kind: 'vm', name: 'broken' }, (v) => v.status.phase === 'failed');
     assert.match(String(broken.status.lastError), /image "missing" is not available on this host/);
-    await vmWhen(t.store, 'second', (v) => v.status.phase === 'running');
+    await objectWhen(t.store, { kind: 'vm', name: 'second' }, (v) => v.status.phase === 'running');
     ac.abort();
     await running;
   } finally {
@@ -158,8 +139,8 @@ test('cut off from the server, the agent keeps its VMs and restarts them per pol
     const running = agent.run(ac.signal);
     await t.store.create({ kind: 'vm', name: 'db', spec: { image: 'debian', machineType: 'small', restartPolicy: 'on-failure' } }, by);
     await t.store.create({ kind: 'vm', name: 'batch', spec: { image: 'debian', machineType: 'small', restartPolicy: 'never' } }, by);
-    const db = await vmWhen(t.store, 'db', (v) => v.status.phase === 'running');
-    const batch = await vmWhen(t.store, 'batch', (v) => v.status.phase === 'running');
+    const db = await objectWhen(t.store, { kind: 'vm', name: 'db' }, (v) => v.status.phase === 'running');
+    const batch = await objectWhen(t.store, { kind: 'vm', name: 'batch' }, (v) => v.status.phase === 'running');
     const pid = (await driver.inspect(db.id)).pid;
     const settled = (await t.store.get({ kind: 'vm', idOrName: 'db' })).revision;
     await afterPasses(10);
@@ -178,9 +159,9 @@ test('cut off from the server, the agent keeps its VMs and restarts them per pol
     await t.store.update({ kind: 'vm', idOrName: 'db' }, { labels: {}, metadata: {}, spec: { ...db.spec, power: 'stopped' } }, by);
 
     await link.heal();
-    await vmWhen(t.store, 'db', (v) => v.status.phase === 'stopped');
+    await objectWhen(t.store, { kind: 'vm', name: 'db' }, (v) => v.status.phase === 'stopped');
     assert.equal((await driver.inspect(db.id)).state, 'stopped');
-    const failed = await vmWhen(t.store, 'batch', (v) => v.status.phase === 'failed');
+    const failed = await objectWhen(t.store, { kind: 'vm', name: 'batch' }, (v) => v.status.phase === 'failed');
     assert.match(String(failed.status.lastError), /SIGKILL/);
     assert.equal((await driver.list()).length, 2, 'no duplicate or lost VM after the heal');
     ac.abort();
@@ -253,7 +234,7 @@ test('with no periodic tick, changes that arrive while a pass or a status report
     const running = agent.run(ac.signal);
     const names = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
     for (const name of names) await t.store.create({ kind: 'vm', name, spec: { image: 'debian', machineType: 'small' } }, by);
-    for (const name of names) await vmWhen(t.store, name, (v) => v.status.phase === 'running');
+    for (const name of names) await objectWhen(t.store, { kind: 'vm', name: name }, (v) => v.status.phase === 'running');
     ac.abort();
     await running;
   } finally {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { objectWhen } from '../store/object-when.ts';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +8,6 @@ import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ensureBusyboxDisk, guestMarkers } from '../../test/guests/busybox-disk.ts';
-import type { AnyObject } from '../api/object.ts';
 import { systemClock } from '../base/clock.ts';
 import { createLogger, silentLogger } from '../base/logger.ts';
 import { missingRoot, missingTools } from '../base/require-tool.ts';
@@ -16,7 +16,6 @@ import { Client } from '../client/client.ts';
 import { ImageRepository } from '../server/images/image-repository.ts';
 import { Scheduler } from '../server/scheduler/scheduler.ts';
 import { buildTestApp, testToken } from '../server/test-app.ts';
-import type { Store } from '../store/store.ts';
 import { Agent } from './agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import { QemuDriver } from './drivers/qemu/qemu-driver.ts';
@@ -25,24 +24,6 @@ import { contentOpener } from './image-pull.ts';
 
 const skip = missingTools('qemu-system-x86_64', 'qemu-img', 'prlimit', 'mkfs.vfat', 'mcopy', 'syslinux', 'cpio') ?? missingRoot();
 const by = { author: 'test' };
-
-/** Resolves with the first version of a VM that satisfies `pred`, or fails after `ms`. */
-async function vmWhen(store: Store, name: string, pred: (vm: AnyObject) => boolean, ms = 60_000): Promise<AnyObject> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
-  try {
-    const cur = await store.get({ kind: 'vm', idOrName: name });
-    if (pred(cur)) return cur;
-    for await (const ev of store.watch({ kinds: ['vm'], fromRevision: cur.revision }, ac.signal))
-      if (ev.type === 'put' && ev.object.name === name && pred(ev.object)) return ev.object;
-  } catch (e) {
-    if (!ac.signal.aborted) throw e;
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-  return assert.fail(`vm "${name}" never matched`);
-}
 
 test('a VM boots from an image uploaded through the API and pulled by the agent, resuming a partial pull', { skip, timeout: 180_000 }, async (t) => {
   const root = mkdtempSync('/tmp/crowd-img-boot-');
@@ -117,7 +98,7 @@ test('a VM boots from an image uploaded through the API and pulled by the agent,
   running = agent.run(stop.signal);
   const vm = await app.store.create({ kind: 'vm', name: 'booted', spec: { image: 'busybox', machineType: 'small' } }, by);
   vmId = vm.id;
-  await vmWhen(app.store, 'booted', (v) => v.status.phase === 'running');
+  await objectWhen(app.store, { kind: 'vm', name: 'booted' }, (v) => v.status.phase === 'running', 60_000);
   const deadline = Date.now() + 90_000;
   while (!(await driver.consoleLog(vm.id)).includes(guestMarkers.ready)) {
     if (Date.now() > deadline) assert.fail(`no ${guestMarkers.ready} on the console: ${(await driver.consoleLog(vm.id)).slice(-2000)}`);

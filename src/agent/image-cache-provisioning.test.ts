@@ -1,41 +1,22 @@
 import assert from 'node:assert/strict';
+import { objectWhen } from '../store/object-when.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { AnyObject } from '../api/object.ts';
 import { systemClock } from '../base/clock.ts';
 import { silentLogger } from '../base/logger.ts';
 import { Client } from '../client/client.ts';
 import { Scheduler } from '../server/scheduler/scheduler.ts';
 import { buildTestApp } from '../server/test-app.ts';
-import type { Store } from '../store/store.ts';
 import { Agent } from './agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import { FakeDriver } from './drivers/fake-driver.ts';
 import { ImageCache } from './image-cache.ts';
 
 const by = { author: 'test' };
-
-/** Resolves with the first version of a VM that satisfies `pred`, or fails after 10 s. */
-async function vmWhen(store: Store, name: string, pred: (vm: AnyObject) => boolean): Promise<AnyObject> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), 10_000);
-  try {
-    const cur = await store.get({ kind: 'vm', idOrName: name });
-    if (pred(cur)) return cur;
-    for await (const ev of store.watch({ kinds: ['vm'], fromRevision: cur.revision }, ac.signal))
-      if (ev.type === 'put' && ev.object.name === name && pred(ev.object)) return ev.object;
-  } catch (e) {
-    if (!ac.signal.aborted) throw e;
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-  return assert.fail(`vm "${name}" never matched`);
-}
 
 test('a VM waits in provisioning while its image is pulled, without holding up the others, then starts', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'crowd-pull-wait-'));
@@ -95,10 +76,10 @@ test('a VM waits in provisioning while its image is pulled, without holding up t
   running = agent.run(stop.signal);
   await app.store.create({ kind: 'vm', name: 'waits', spec: { image: 'debian', machineType: 'small' } }, by);
   await app.store.create({ kind: 'vm', name: 'other', spec: { image: 'local', machineType: 'small' } }, by);
-  const waiting = await vmWhen(app.store, 'waits', (v) => v.status.phase === 'provisioning');
+  const waiting = await objectWhen(app.store, { kind: 'vm', name: 'waits' }, (v) => v.status.phase === 'provisioning');
   assert.equal(waiting.status.lastError, undefined);
-  await vmWhen(app.store, 'other', (v) => v.status.phase === 'running');
+  await objectWhen(app.store, { kind: 'vm', name: 'other' }, (v) => v.status.phase === 'running');
   assert.equal((await app.store.get({ kind: 'vm', idOrName: 'waits' })).status.phase, 'provisioning', 'still waiting while the pull is held');
   release();
-  await vmWhen(app.store, 'waits', (v) => v.status.phase === 'running');
+  await objectWhen(app.store, { kind: 'vm', name: 'waits' }, (v) => v.status.phase === 'running');
 });

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../api/errors.ts';
 import { kindByPlural, kindDef } from '../api/kinds.ts';
 import type { AnyObject } from '../api/object.ts';
+import { listAll } from '../store/list-all.ts';
 import type { Store } from '../store/store.ts';
 import './request-context.ts';
 
@@ -14,14 +15,7 @@ function forbidden(node: string, what: string): ApiError {
 
 /** The VMs bound to a node, across projects. */
 async function boundVms(store: Store, node: string): Promise<AnyObject[]> {
-  const out: AnyObject[] = [];
-  let cont: string | undefined;
-  do {
-    const page = await store.list({ kind: 'vm', project: '*', where: [{ path: 'status.node', value: node }], limit: 1000, ...(cont ? { continue: cont } : {}) });
-    out.push(...page.items);
-    cont = page.continue;
-  } while (cont);
-  return out;
+  return (await listAll(store, { kind: 'vm', project: '*', where: [{ path: 'status.node', value: node }] })).items;
 }
 
 /** Whether an object is one a VM of this node references. */

@@ -6,19 +6,9 @@ import { networkVni, type HostNetworkView, type NetworkSpec } from '../../api/ki
 import type { NodeStatus } from '../../api/kinds/node.ts';
 import type { VmSpec, VmStatus } from '../../api/kinds/vm.ts';
 import type { AnyObject } from '../../api/object.ts';
+import { listAll } from '../../store/list-all.ts';
 import type { Store } from '../../store/store.ts';
 import { IdParams, withErrors } from '../routes/route-schemas.ts';
-
-async function listAll(store: Store, kind: string): Promise<AnyObject[]> {
-  const out: AnyObject[] = [];
-  let cont: string | undefined;
-  do {
-    const page = await store.list({ kind, project: '*', limit: 1000, ...(cont ? { continue: cont } : {}) });
-    out.push(...page.items);
-    cont = page.continue;
-  } while (cont);
-  return out;
-}
 
 const key = (project: string | undefined, name: string) => `${project ?? ''}/${name}`;
 
@@ -29,7 +19,7 @@ export function nicFirewalls(nic: { firewalls?: string[] }, network: NetworkSpec
 
 /** A node's view of the networks its VMs use (see HostNetworkView), computed from the whole store. */
 export async function hostNetworkView(store: Store, node: string): Promise<HostNetworkView> {
-  const [vms, nodes, networks, firewalls] = await Promise.all(['vm', 'node', 'network', 'firewall'].map((k) => listAll(store, k)));
+  const [vms, nodes, networks, firewalls] = await Promise.all(['vm', 'node', 'network', 'firewall'].map(async (kind) => (await listAll(store, { kind, project: '*' })).items));
   const netBy = new Map(networks!.map((n) => [key(n.project, n.name), n]));
   const fwBy = new Map(firewalls!.map((f) => [key(f.project, f.name), f]));
   const underlay = new Map(nodes!.map((n) => [n.name, (n.status as NodeStatus).underlayIp]));

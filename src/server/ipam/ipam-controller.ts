@@ -4,6 +4,7 @@ import type { VmSpec, VmStatus } from '../../api/kinds/vm.ts';
 import type { AnyObject, Condition } from '../../api/object.ts';
 import type { Clock } from '../../base/clock.ts';
 import type { Logger } from '../../base/logger.ts';
+import { listAll } from '../../store/list-all.ts';
 import type { Store } from '../../store/store.ts';
 import { AddressBook, type IpamVm, type NicAddress } from './address-book.ts';
 
@@ -49,22 +50,9 @@ export class IpamController {
     }
   }
 
-  private async listAll(kind: string): Promise<{ items: AnyObject[]; revision: number }> {
-    const items: AnyObject[] = [];
-    let cont: string | undefined;
-    let revision = 0;
-    do {
-      const page = await this.deps.store.list({ kind, project: '*', limit: 1000, ...(cont ? { continue: cont } : {}) });
-      items.push(...page.items);
-      revision ||= page.revision;
-      cont = page.continue;
-    } while (cont);
-    return { items, revision };
-  }
-
   private async session(signal: AbortSignal): Promise<void> {
-    const nets = await this.listAll('network');
-    const vms = await this.listAll('vm');
+    const nets = await listAll(this.deps.store, { kind: 'network', project: '*' });
+    const vms = await listAll(this.deps.store, { kind: 'vm', project: '*' });
     this.networks.clear();
     for (const n of nets.items) this.networks.set(key(n.project, n.name), n);
     for (const vm of vms.items) this.book.adopt(ipamVm(vm));

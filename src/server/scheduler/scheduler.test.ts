@@ -1,6 +1,6 @@
+import { objectWhen } from '../../store/object-when.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AnyObject } from '../../api/object.ts';
 import { systemClock } from '../../base/clock.ts';
 import { silentLogger } from '../../base/logger.ts';
 import { seedBasics } from '../../store/conformance.ts';
@@ -9,21 +9,6 @@ import type { Store } from '../../store/store.ts';
 import { Scheduler } from './scheduler.ts';
 
 const by = { author: 'test' };
-
-async function waitFor(store: Store, name: string, pred: (vm: AnyObject) => boolean): Promise<AnyObject> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), 5000);
-  try {
-    const cur = await store.get({ kind: 'vm', idOrName: name });
-    if (pred(cur)) return cur;
-    for await (const ev of store.watch({ kinds: ['vm'], fromRevision: cur.revision }, ac.signal))
-      if (ev.type === 'put' && ev.object.name === name && pred(ev.object)) return ev.object;
-  } finally {
-    clearTimeout(timer);
-    ac.abort();
-  }
-  assert.fail(`vm "${name}" never matched`);
-}
 
 async function withScheduler(fn: (store: Store) => Promise<void>): Promise<void> {
   const store = new SqliteStore({ path: ':memory:' });
@@ -57,7 +42,7 @@ test('a pending VM is bound to a node that fits and becomes scheduled', async ()
   await withScheduler(async (store) => {
     await store.create(node('n1', 4), by);
     await store.create(vm('web'), by);
-    const placed = await waitFor(store, 'web', (v) => v.status.phase === 'scheduled');
+    const placed = await objectWhen(store, { kind: 'vm', name: 'web' }, (v) => v.status.phase === 'scheduled', 5000);
     assert.equal(placed.status.node, 'n1');
   });
 });
@@ -66,11 +51,11 @@ test('a VM that fits nowhere stays pending with a reason, and is placed when a n
   await withScheduler(async (store) => {
     await store.create(node('tiny', 1), by);
     await store.create(vm('big', { resources: { cpus: 4 } }), by);
-    const waiting = await waitFor(store, 'big', (v) => v.status.phase === 'pending');
+    const waiting = await objectWhen(store, { kind: 'vm', name: 'big' }, (v) => v.status.phase === 'pending', 5000);
     const cond = (waiting.status.conditions as { type: string; message: string }[]).find((c) => c.type === 'Scheduled');
     assert.equal(cond?.message, '0 of 1 nodes fit: 1 without enough free CPUs');
     await store.create(node('roomy', 8, { size: 'l' }), by);
-    const placed = await waitFor(store, 'big', (v) => v.status.phase === 'scheduled');
+    const placed = await objectWhen(store, { kind: 'vm', name: 'big' }, (v) => v.status.phase === 'scheduled', 5000);
     assert.equal(placed.status.node, 'roomy');
   });
 });
@@ -80,7 +65,7 @@ test('VMs with one spread key land on different nodes', async () => {
     for (const n of ['s1', 's2', 's3']) await store.create(node(n, 4), by);
     for (const n of ['r1', 'r2', 'r3']) await store.create(vm(n, { placement: { spreadKey: 'replicas' } }), by);
     const nodes = new Set<unknown>();
-    for (const n of ['r1', 'r2', 'r3']) nodes.add((await waitFor(store, n, (v) => v.status.phase === 'scheduled')).status.node);
+    for (const n of ['r1', 'r2', 'r3']) nodes.add((await objectWhen(store, { kind: 'vm', name: n }, (v) => v.status.phase === 'scheduled', 5000)).status.node);
     assert.equal(nodes.size, 3);
   });
 });

@@ -5,6 +5,7 @@ import type { VmSpec, VmStatus } from '../../api/kinds/vm.ts';
 import type { AnyObject, Condition } from '../../api/object.ts';
 import type { Clock } from '../../base/clock.ts';
 import type { Logger } from '../../base/logger.ts';
+import { listAll } from '../../store/list-all.ts';
 import type { Store } from '../../store/store.ts';
 import { Placement, type NodeInfo, type PlacementRequest } from './placement.ts';
 
@@ -73,24 +74,11 @@ export class Scheduler {
     }
   }
 
-  private async listAll(kind: string): Promise<{ items: AnyObject[]; revision: number }> {
-    const items: AnyObject[] = [];
-    let cont: string | undefined;
-    let revision = 0;
-    do {
-      const page = await this.deps.store.list({ kind, project: '*', limit: 1000, ...(cont ? { continue: cont } : {}) });
-      items.push(...page.items);
-      revision ||= page.revision;
-      cont = page.continue;
-    } while (cont);
-    return { items, revision };
-  }
-
   private async session(signal: AbortSignal): Promise<void> {
-    const nodes = await this.listAll('node');
-    const mts = await this.listAll('machine-type');
-    const images = await this.listAll('image');
-    const vms = await this.listAll('vm');
+    const nodes = await listAll(this.deps.store, { kind: 'node' });
+    const mts = await listAll(this.deps.store, { kind: 'machine-type' });
+    const images = await listAll(this.deps.store, { kind: 'image', project: '*' });
+    const vms = await listAll(this.deps.store, { kind: 'vm', project: '*' });
     for (const n of nodes.items) this.placement.setNode(nodeInfo(n));
     for (const m of mts.items) this.machineTypes.set(m.name, m.spec as MachineTypeSpec);
     for (const i of images.items) this.images.set(`${i.project}/${i.name}`, (i.spec as { arch?: string }).arch);
