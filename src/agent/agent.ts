@@ -8,6 +8,7 @@ import { AgentCache } from './agent-cache.ts';
 import { desiredVm, type HostFacts } from './desired-vm.ts';
 import type { Driver, VmInfo } from './drivers/driver.ts';
 import { type HostNetworkSync, withNics } from './host-network-sync.ts';
+import type { MetadataGuests } from './metadata-guests.ts';
 import { backoffMs, reconcile, type RestartState, type Step } from './reconcile.ts';
 import { Wakeup } from './wakeup.ts';
 import { VmLocks } from './vm-locks.ts';
@@ -30,6 +31,8 @@ export interface AgentOptions {
   network?: HostNetworkSync;
   /** Shared with the tunnel, whose reboot/reset must not overlap a step for the same VM. */
   locks?: VmLocks;
+  /** The metadata service's guests, refreshed every pass; it listens once the host network is up. */
+  metadata?: MetadataGuests;
 }
 
 const referenced = ['machine-type', 'image'];
@@ -179,6 +182,7 @@ export class Agent {
     const desired = new Map(vms.map((vm) => [vm.id, desiredVm(vm, host)] as const).filter(([id, d]) => d.waiting === undefined || actual.has(id)));
     // Taps exist before QEMU opens them: the host network converges first; VMs whose NICs are not ready yet wait (provisioning).
     const net = await this.o.network?.converge(vms);
+    await this.o.metadata?.update(vms, this.o.network?.currentView, (net?.nics.size ?? 0) > 0);
     for (const [id, d] of desired) {
       if (net?.waiting.has(id) && !actual.has(id)) desired.delete(id);
       else desired.set(id, withNics(d, net));

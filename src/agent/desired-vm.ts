@@ -38,7 +38,18 @@ export function desiredVm(vm: AnyObject, host: HostFacts): DesiredVm & { waiting
     image,
     accel: host.accel,
     ...(spec.disks?.length ? { disks: spec.disks } : {}),
-    smbios: { uuid: guestUuid(vm.id) },
+    smbios: smbios(vm.id, (spec.nics?.length ?? 0) > 0),
   };
   return { ...base, config };
+}
+
+/**
+ * SMBIOS system identity: the guest UUID always; with NICs also OpenStack
+ * Nova's strings, so stock cloud-init picks the OpenStack datasource at
+ * 169.254.169.254 (src/metadata/smbios.ts explains why; VmConfig has no
+ * chassis fields, so only `smbiosValues`' type-1 part is set).
+ */
+function smbios(id: string, networked: boolean): NonNullable<VmConfig['smbios']> {
+  const uuid = guestUuid(id);
+  return networked ? { manufacturer: 'OpenStack Foundation', product: 'OpenStack Nova', serial: uuid, uuid } : { uuid };
 }

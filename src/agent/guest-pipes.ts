@@ -9,9 +9,9 @@ export interface PipeSource {
 }
 
 /**
- * The agent's host↔guest pipes, one per VM, until the metadata service is
- * wired in: hand this to it, or hand the service to the tunnel instead, so
- * both ends use the same `GuestPipe`.
+ * Host↔guest pipes, one per VM, without a metadata service behind them: the
+ * agent hands its `MetadataService` to the tunnel instead, so both ends share
+ * one `GuestPipe`; this serves tunnel tests and callers with no guests.
  */
 export class GuestPipes implements PipeSource {
   private readonly pipes = new Map<string, GuestPipe>();

@@ -54,6 +54,11 @@ export class HostNetworkSync {
 
   constructor(private readonly d: HostNetworkSyncDeps) {}
 
+  /** The server's network view as last fetched (the metadata service reads subnets, gateways and DNS from it). */
+  get currentView(): HostNetworkView | undefined {
+    return this.view;
+  }
+
   /** This host's VXLAN address, reported in the node's status so peers find it. */
   get underlayIp(): string | undefined {
     return this.d.options.underlayIp;

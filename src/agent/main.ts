@@ -11,7 +11,9 @@ import { createLogger, type Logger } from '../base/logger.ts';
 import { pinnedFetch } from '../base/pinned-fetch.ts';
 import { ExecRunner } from '../base/runner.ts';
 import { Client } from '../client/client.ts';
+import { MetadataService } from '../metadata/metadata-service.ts';
 import { applyHostNetwork } from '../net/host-network.ts';
+import { metadataIpv4 } from '../net/nft-ruleset.ts';
 import { Agent } from './agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import { HostNetworkSync } from './host-network-sync.ts';
@@ -24,7 +26,7 @@ import { QemuDriver } from './drivers/qemu/qemu-driver.ts';
 import { localImages } from './local-images.ts';
 import { ImageCache } from './image-cache.ts';
 import { contentOpener } from './image-pull.ts';
-import { GuestPipes } from './guest-pipes.ts';
+import { MetadataGuests } from './metadata-guests.ts';
 import { AgentTunnel } from './tunnel.ts';
 
 /** What the agent keeps in its data dir after enrolling (mode 0600). */
@@ -148,8 +150,16 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
   });
   const local = o.imageDir !== undefined ? localImages(o.imageDir) : undefined;
   const network = o.driver === 'qemu' || o.underlayIp ? await hostNetwork(o, id.node, runner, env.runAs, client, log) : undefined;
+  // One pipe per VM, shared by the tunnel (host side) and the metadata service (guest side); it listens only where the host network runs.
+  const metadata: MetadataService = new MetadataService({ identify: (conn) => guests.identify(conn), logger: log });
+  const guests = new MetadataGuests({
+    place: { region: 'crowd', availabilityZone: id.node },
+    forget: (vmId) => metadata.forget(vmId),
+    listen: () => metadata.listen([{ host: metadataIpv4, port: 80 }]),
+    logger: log,
+  });
   const agent = new Agent({
-    ...(network ? { network } : {}),
+    ...(network ? { network, metadata: guests } : {}),
     node: id.node,
     client,
     driver,
@@ -179,13 +189,14 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
       authorization: () => `Bearer ${id.credential}`,
       ...(id.fingerprint ? { fingerprint: id.fingerprint } : {}),
       driver,
-      pipes: new GuestPipes(),
+      pipes: metadata,
       locks: agent.locks,
       clock: systemClock,
       logger: log,
     });
     await Promise.all([agent.run(signal), renew(), tunnel.run(signal)]);
   } finally {
+    await metadata.close();
     await images.close();
     await driver.close();
     cache.close();
