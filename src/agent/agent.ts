@@ -32,7 +32,7 @@ export interface AgentOptions {
   /** Shared with the tunnel, whose reboot/reset must not overlap a step for the same VM. */
   locks?: VmLocks;
   /** The metadata service's guests, refreshed every pass; it listens once the host network is up. */
-  metadata?: MetadataGuests;
+  metadata?: Pick<MetadataGuests, 'update'>;
 }
 
 const referenced = ['machine-type', 'image'];

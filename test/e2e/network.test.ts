@@ -6,15 +6,18 @@
  * other over VXLAN and out through the host's NAT, a firewall edit opens a TCP
  * port without a restart, WAN packet loss does not break the overlay, a
  * spoofed source address is dropped, a guest on another network cannot reach
- * them, and a host's network goes away with its last VM. Everything is
- * removed afterwards, also on failure.
+ * them, and a host's network goes away with its last VM. Each host's
+ * metadata service (run in a child process inside its namespace, fed by the
+ * agent's passes) answers every guest with its own instance id only.
+ * Everything is removed afterwards, also on failure.
  */
 import { test } from 'node:test';
+import { spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
 import type { NodeCredential } from '../../src/api/enrolment.ts';
@@ -76,6 +79,7 @@ class Rig {
   readonly hosts: Host[] = [];
   readonly stops: AbortController[] = [];
   readonly consoles: Duplex[] = [];
+  readonly children: ChildProcess[] = [];
   t?: TestApp;
 
   async namespace(name: string): Promise<NamespacedRunner> {
@@ -88,6 +92,7 @@ class Rig {
 
   async teardown(): Promise<void> {
     for (const c of this.consoles) c.destroy();
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     for (const s of this.stops) s.abort();
     for (const h of this.hosts) {
       h.stop.abort();
@@ -106,6 +111,35 @@ class Rig {
     for (const n of this.namespaces.reverse()) await root.run({ argv: ['ip', 'netns', 'del', n] }).catch(() => undefined);
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+const src = (path: string) => JSON.stringify(resolve(import.meta.dirname, '../../src', path));
+
+/**
+ * The agent's metadata guests and service in a child process inside the host's
+ * namespace (the in-process agent cannot bind there); the agent's passes reach
+ * it over IPC, so what it serves comes from the same VM objects and view.
+ */
+function metadataIn(rig: Rig, ns: string, node: string): { update(vms: unknown, view: unknown, ready: boolean): Promise<void> } {
+  const script = `
+    const { MetadataService } = await import(${src('metadata/metadata-service.ts')});
+    const { MetadataGuests } = await import(${src('agent/metadata-guests.ts')});
+    const { silentLogger } = await import(${src('base/logger.ts')});
+    const service = new MetadataService({ identify: (conn) => guests.identify(conn) });
+    const guests = new MetadataGuests({ place: { region: 'crowd', availabilityZone: ${JSON.stringify(node)} }, forget: (id) => service.forget(id), listen: () => service.listen([{ host: '169.254.169.254', port: 80 }]), logger: silentLogger() });
+    let queue = Promise.resolve();
+    process.on('message', (m) => { queue = queue.then(() => guests.update(m.vms, m.view, m.ready)); });
+    process.on('disconnect', () => process.exit(0));`;
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    cwd: resolve(import.meta.dirname, '../..'),
+  });
+  rig.children.push(child);
+  return {
+    update: async (vms, view, ready) => {
+      if (child.connected) child.send({ vms, view, ready });
+    },
+  };
 }
 
 /** A guest's serial console: commands in, and the whole log to match answers against. */
@@ -187,6 +221,7 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
         logger: silentLogger(),
         host: { accel: 'tcg', imagePath: () => ({ path: disk, format: 'qcow2' }) },
         network,
+        metadata: metadataIn(rig, ns, name),
         tickMs: 1000,
         heartbeatMs: 1000,
       });
@@ -228,6 +263,17 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
     const s1 = await shell(rig, ha, g1.id);
     const s2 = await shell(rig, hb, g2.id);
 
+    // Each guest's metadata comes from its own host's service, identified by its assigned address: its own, never the other's.
+    const imds = (path: string) => `echo "MD:$(timeout 10 wget -q -O - http://169.254.169.254${path})"`;
+    for (const [s, own, other, name] of [[s1, g1, g2, 'g1'], [s2, g2, g1, 'g2']] as const) {
+      const id = await s.run(imds('/latest/meta-data/instance-id'));
+      assert.match(id, new RegExp(`MD:${own.id}\\r?\\n`));
+      assert.doesNotMatch(id, new RegExp(other.id));
+      const doc = await s.run(imds('/openstack/latest/meta_data.json'));
+      assert.match(doc, new RegExp(`"name": ?"${name}"`));
+      assert.doesNotMatch(doc, new RegExp(other.id));
+    }
+
     // Across hosts over VXLAN (the firewall accepts ICMP).
     assert.match(await s1.run(`ping -c 2 -W 3 ${g2.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
     // gateway: host — host a routes and masquerades the segment to an address outside it (host b's WAN side).
@@ -267,6 +313,9 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
     await dhcp(ha, g3.id, g3.ip);
     const s3 = await shell(rig, ha, g3.id);
     assert.match(await s3.run('ping -c 1 -W 3 10.78.0.1 >/dev/null && echo GW-OK || echo GW-FAIL'), /GW-OK/);
+    // Host a's service tells g3 from g1 (same service, other network).
+    assert.match(await s3.run(imds('/latest/meta-data/instance-id')), new RegExp(`MD:${g3.id}\\r?\\n`));
+    assert.match(await s1.run(imds('/latest/meta-data/instance-id')), new RegExp(`MD:${g1.id}\\r?\\n`));
     assert.match(await s3.run(`ping -c 2 -W 2 ${g1.ip} >/dev/null && echo CROSS-OK || echo CROSS-FAIL`), /CROSS-FAIL/);
   } finally {
     await rig.teardown();
