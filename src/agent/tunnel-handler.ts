@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import { ApiError } from '../api/errors.ts';
 import type { Logger } from '../base/logger.ts';
 import type { Driver } from './drivers/driver.ts';
-import type { PipeSource } from './guest-pipes.ts';
+import type { PipeSource } from './pipe-source.ts';
 import { decodeData, encodeData, parseServerFrame, replyError, type ServerFrame } from '../api/tunnel.ts';
 import type { VmLocks } from './vm-locks.ts';
 

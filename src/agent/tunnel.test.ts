@@ -23,7 +23,7 @@ import { Agent } from './agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import type { VmInfo } from './drivers/driver.ts';
 import { FakeDriver } from './drivers/fake-driver.ts';
-import { GuestPipes } from './guest-pipes.ts';
+import { MetadataService } from '../metadata/metadata-service.ts';
 import { localImages } from './local-images.ts';
 import { AgentTunnel } from './tunnel.ts';
 
@@ -85,7 +85,8 @@ async function setup(opts: { pipeCapBytes?: number } = {}) {
     host: { accel: 'tcg', imagePath: localImages(dir) },
     tickMs: 50,
   });
-  const pipes = new GuestPipes(opts.pipeCapBytes ? { capBytes: opts.pipeCapBytes } : {});
+  // A metadata service that serves no guest is exactly the agent's pipe source.
+  const pipes = new MetadataService({ identify: () => undefined, ...(opts.pipeCapBytes ? { pipeCapBytes: opts.pipeCapBytes } : {}) });
   const connections = new EventEmitter();
   const tunnel = new AgentTunnel({
     server: url,

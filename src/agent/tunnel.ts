@@ -4,7 +4,7 @@ import type { Clock } from '../base/clock.ts';
 import type { Logger } from '../base/logger.ts';
 import { openWebSocket, UpgradeRefusedError, webSocketUrl } from '../base/pinned-websocket.ts';
 import type { Driver } from './drivers/driver.ts';
-import type { PipeSource } from './guest-pipes.ts';
+import type { PipeSource } from './pipe-source.ts';
 import { backoffMs } from './reconcile.ts';
 import { TunnelHandler } from './tunnel-handler.ts';
 import type { VmLocks } from './vm-locks.ts';
