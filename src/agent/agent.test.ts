@@ -110,15 +110,10 @@ test('cut off from the server, the agent keeps its VMs and restarts them per pol
   const cache = new AgentCache(join(dir, 'cache.db'));
   const ac = new AbortController();
   try {
-    const { token } = await t.enrolment!.createJoinToken({}, 'admin');
-    const enrolled = await new Client({ baseUrl: url }).http.json<{ credential: string }>({
-      method: 'POST',
-      path: '/v1/nodes/enrol',
-      body: { joinToken: token, name: 'host-2', arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' },
-    });
+    const credential = await t.enrol('host-2');
     const agent = new Agent({
       node: 'host-2',
-      client: () => new Client({ baseUrl: link.url, authorization: `Bearer ${enrolled.credential}` }),
+      client: () => new Client({ baseUrl: link.url, authorization: credential }),
       driver,
       cache,
       clock: systemClock,
@@ -214,15 +209,10 @@ test('with no periodic tick, changes that arrive while a pass or a status report
   const cache = new AgentCache(join(dir, 'cache.db'));
   const ac = new AbortController();
   try {
-    const { token } = await t.enrolment!.createJoinToken({}, 'admin');
-    const enrolled = await new Client({ baseUrl: url }).http.json<{ credential: string }>({
-      method: 'POST',
-      path: '/v1/nodes/enrol',
-      body: { joinToken: token, name: 'host-4', arch: 'x86_64', capacity: { cpus: 64, memoryMiB: 65536, diskGiB: 50 }, accel: 'tcg' },
-    });
+    const credential = await t.enrol('host-4', { cpus: 64, memoryMiB: 65536, diskGiB: 50 });
     const agent = new Agent({
       node: 'host-4',
-      client: () => new Client({ baseUrl: url, authorization: `Bearer ${enrolled.credential}` }),
+      client: () => new Client({ baseUrl: url, authorization: credential }),
       // Slow starts keep each pass busy while the next VMs arrive.
       driver: new FakeDriver({ startLatencyMs: 20 }),
       cache,

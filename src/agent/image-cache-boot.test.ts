@@ -77,13 +77,7 @@ test('a VM boots from an image uploaded through the API and pulled by the agent,
   images = new ImageCache({ dir: cacheDir, open: contentOpener(() => ({ url, authorization: node })), clock: systemClock, logger });
   writeFileSync(join(images.blobDir, `${sha}.qcow2.partial`), blob.subarray(0, 1024 * 1024));
 
-  const { token } = await app.enrolment!.createJoinToken({}, 'admin');
-  const enrolled = await new Client({ baseUrl: url }).http.json<{ credential: string }>({
-    method: 'POST',
-    path: '/v1/nodes/enrol',
-    body: { joinToken: token, name: 'host-boot', arch: 'x86_64', capacity: { cpus: 2, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' },
-  });
-  const node = `Bearer ${enrolled.credential}`;
+  const node = await app.enrol('host-boot', { cpus: 2, memoryMiB: 4096, diskGiB: 50 });
   const cached = images;
   const agent = new Agent({
     node: 'host-boot',

@@ -54,15 +54,10 @@ test('a VM waits in provisioning while its image is pulled, without holding up t
   });
   await app.store.updateStatus({ kind: 'image', idOrName: 'debian' }, { phase: 'ready', format: 'qcow2', sha256: sha, sizeBytes: bytes.length }, by);
   await app.store.create({ kind: 'image', name: 'local', spec: {} }, by);
-  const { token } = await app.enrolment!.createJoinToken({}, 'admin');
-  const enrolled = await new Client({ baseUrl: url }).http.json<{ credential: string }>({
-    method: 'POST',
-    path: '/v1/nodes/enrol',
-    body: { joinToken: token, name: 'host-wait', arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' },
-  });
+  const credential = await app.enrol('host-wait');
   const agent = new Agent({
     node: 'host-wait',
-    client: () => new Client({ baseUrl: url, authorization: `Bearer ${enrolled.credential}` }),
+    client: () => new Client({ baseUrl: url, authorization: credential }),
     driver: new FakeDriver(),
     cache,
     clock: systemClock,

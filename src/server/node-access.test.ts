@@ -8,16 +8,6 @@ let a: string;
 let b: string;
 const by = { author: 'test' };
 
-const enrol = async (name: string) => {
-  const { token } = await t.enrolment!.createJoinToken({}, 'admin');
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/v1/nodes/enrol',
-    payload: { joinToken: token, name, arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-  return `Bearer ${res.json<{ credential: string }>().credential}`;
-};
 
 const bind = async (vm: string, node: string) => {
   const v = await t.store.get({ kind: 'vm', idOrName: vm });
@@ -34,8 +24,8 @@ before(async () => {
   await t.store.create({ kind: 'vm', name: 'mine', spec: { image: 'debian', machineType: 'small', nics: [{ network: 'lan' }] } }, by);
   await t.store.create({ kind: 'vm', name: 'theirs', spec: { image: 'debian', machineType: 'small' } }, by);
   await t.store.create({ kind: 'vm', project: 'other', name: 'mine-too', spec: { image: 'alpine', machineType: 'small' } }, by);
-  a = await enrol('host-a');
-  b = await enrol('host-b');
+  a = await t.enrol('host-a');
+  b = await t.enrol('host-b');
   await bind('mine', 'host-a');
   await bind('theirs', 'host-b');
   const other = await t.store.get({ kind: 'vm', project: 'other', idOrName: 'mine-too' });

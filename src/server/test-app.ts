@@ -33,6 +33,8 @@ export interface TestApp {
   scoped: ScopedTokenAuthenticator;
   /** Host enrolment, when built with `nodes: true`. */
   enrolment?: Enrolment;
+  /** Enrols a host through the API (needs `nodes: true`); its `Authorization` header value. */
+  enrol(name: string, capacity?: { cpus: number; memoryMiB: number; diskGiB: number }): Promise<string>;
   /** Creates machine type "small" (cpus 1–4), image "debian" and network "lan", what a VM needs. */
   seed(): Promise<void>;
   close(): Promise<void>;
@@ -79,6 +81,13 @@ export async function buildTestApp(
     auth: { authorization: `Bearer ${testToken}` },
     scoped,
     ...(enrolment ? { enrolment } : {}),
+    enrol: async (name, capacity = { cpus: 4, memoryMiB: 4096, diskGiB: 50 }) => {
+      if (!enrolment) throw new Error('Cannot enrol a host: build the test app with nodes: true');
+      const { token } = await enrolment.createJoinToken({}, 'admin');
+      const res = await app.inject({ method: 'POST', url: '/v1/nodes/enrol', payload: { joinToken: token, name, arch: 'x86_64', capacity, accel: 'tcg' } });
+      if (res.statusCode !== 201) throw new Error(`Cannot enrol host "${name}": ${res.body}`);
+      return `Bearer ${res.json<{ credential: string }>().credential}`;
+    },
     seed: async () => {
       const by = { author: 'seed' };
       await store.create({ kind: 'machine-type', name: 'small', spec: { cpus: 1, memoryMiB: 512, diskGiB: 10, ranges: { cpus: { min: 1, max: 4 } } } }, by);

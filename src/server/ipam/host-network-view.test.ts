@@ -9,14 +9,7 @@ const auth: Record<string, string> = {};
 const by = { author: 'test' };
 
 const enrol = async (name: string) => {
-  const { token } = await t.enrolment!.createJoinToken({}, 'admin');
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/v1/nodes/enrol',
-    payload: { joinToken: token, name, arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-  auth[name] = `Bearer ${res.json<{ credential: string }>().credential}`;
+  auth[name] = await t.enrol(name);
 };
 
 const call = (who: string, method: 'GET' | 'PUT', url: string, payload?: unknown) =>

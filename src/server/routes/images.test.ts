@@ -207,13 +207,7 @@ describe('image routes with real qemu-img', { skip }, () => {
   });
 
   test('a node credential downloads only the images its VMs use', async () => {
-    const { token } = await t.enrolment!.createJoinToken({}, 'admin');
-    const enrol = await t.app.inject({
-      method: 'POST',
-      url: '/v1/nodes/enrol',
-      payload: { joinToken: token, name: 'host-img', arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' },
-    });
-    const node = { authorization: `Bearer ${enrol.json<{ credential: string }>().credential}` };
+    const node = { authorization: await t.enrol('host-img') };
     await image('mine');
     await image('theirs');
     await upload('mine', fixtures.disks.raw);
