@@ -115,7 +115,7 @@ export class Agent {
       revision ||= page.revision;
       cont = page.continue;
     } while (cont);
-    const refs = await this.fetchReferences(client, vms);
+    const refs = await this.fetchReferences(client, vms, { refresh: true });
     this.o.cache.replaceAll(['vm', ...referenced], [...vms, ...refs], revision);
     connected();
     this.wakeReconcile?.();
@@ -129,7 +129,7 @@ export class Agent {
       if (ev.type === 'delete' || (o.status as VmStatus).node !== this.o.node) this.o.cache.remove(o);
       else {
         this.o.cache.put(o);
-        for (const r of await this.fetchReferences(client, [o])) this.o.cache.put(r);
+        for (const r of await this.fetchReferences(client, [o], { refresh: false })) this.o.cache.put(r);
       }
       this.o.cache.setRevision(ev.revision);
       this.wakeReconcile?.();
@@ -137,28 +137,32 @@ export class Agent {
     }
   }
 
-  /** The machine types and images the VMs need that the cache does not hold yet. */
-  private async fetchReferences(client: Client, vms: AnyObject[]): Promise<AnyObject[]> {
-    const out: AnyObject[] = [];
-    const seen = new Set<string>();
+  /** The machine types and images the VMs need: all of them on a relist, else only those not cached yet or not ready. */
+  private async fetchReferences(client: Client, vms: AnyObject[], opts: { refresh: boolean }): Promise<AnyObject[]> {
+    const wanted = new Map<string, readonly [string, string, string]>();
     for (const vm of vms) {
       const spec = vm.spec as { machineType: string; image: string };
-      for (const [kind, project, name] of [
-        ['machine-type', '', spec.machineType],
-        ['image', vm.project ?? '', spec.image],
-      ] as const) {
-        const key = `${kind}/${project}/${name}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        try {
-          out.push(await client.resource(kind).get(name, project ? { project } : {}));
-        } catch (e) {
-          if (!(e instanceof ApiError && e.code === 'not_found')) throw e;
-        }
+      for (const ref of [['machine-type', '', spec.machineType], ['image', vm.project ?? '', spec.image]] as const) {
+        const cached = this.o.cache.get(ref[0], `${ref[1]}/${ref[2]}`);
+        // A cached machine type or ready image does not change under a VM; only a pending image is worth asking again.
+        const settled = cached && (ref[0] !== 'image' || (cached.status as { phase?: string }).phase === 'ready');
+        if (opts.refresh || !settled) wanted.set(ref.join('/'), ref);
       }
     }
-    return out;
+    const found = await Promise.all(
+      [...wanted.values()].map(([kind, project, name]) =>
+        client
+          .resource(kind)
+          .get(name, project ? { project } : {})
+          .catch((e: unknown) => {
+            if (e instanceof ApiError && e.code === 'not_found') return undefined;
+            throw e;
+          }),
+      ),
+    );
+    return found.filter((o): o is AnyObject => o !== undefined);
   }
+
 
   // ---- the host, from the cache ---------------------------------------------
 
