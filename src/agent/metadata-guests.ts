@@ -36,7 +36,7 @@ export function guestInfo(vm: AnyObject, view: HostNetworkView | undefined, plac
     nics,
     sshKeys: spec.sshKeys ?? [],
     ...(spec.userData !== undefined ? { userData: spec.userData } : {}),
-    parameters: { public: spec.install?.parameters ?? {}, private: {}, secret: {} },
+    parameters: { public: spec.install?.parameters ?? {}, private: spec.install?.privateParameters ?? {}, secret: {} },
     launchIndex: 0,
     imdsTokenRequired: false,
   };

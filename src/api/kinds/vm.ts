@@ -72,6 +72,8 @@ export const VmSpec = Type.Object(
         {
           mode: Type.Union([Type.Literal('run'), Type.Literal('self_install'), Type.Literal('install')]),
           parameters: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.String({ maxLength: 8192 }), { maxProperties: 128, additionalProperties: false })),
+          /** Stored, but the API shows each value as "[private]"; only the VM's host reads them (guest: /crowd/v1/os/parameters/private.json). */
+          privateParameters: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.String({ maxLength: 8192 }), { maxProperties: 128, additionalProperties: false })),
           packageUrl: Type.Optional(Type.String({ maxLength: 2048, pattern: '^https?://' })),
           timeoutSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 86400 })),
         },

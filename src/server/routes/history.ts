@@ -6,6 +6,7 @@ import type { KindDef } from '../../api/kind.ts';
 import type { AnyObject } from '../../api/object.ts';
 import { Diff, HistoryList, RollbackBody } from '../../api/wire.ts';
 import type { Store } from '../../store/store.ts';
+import { redactDiff, redactFor, readsPrivate } from '../secrets/private-parameters.ts';
 import { objectRef } from './objects.ts';
 import { DiffQuery, IdParams, PageQuery, ProjectQuery, withErrors } from './route-schemas.ts';
 import { explainStale, sendObject, writeMeta } from './write-meta.ts';
@@ -29,7 +30,8 @@ export function registerHistoryRoutes(app: FastifyInstance, def: KindDef, deps: 
     { config, schema: { tags, summary: `Versions of a ${def.kind}, newest first`, params: IdParams, querystring: PageQuery, response: withErrors({ 200: HistoryList }) } },
     async (request) => {
       const q = request.query;
-      return store.history(objectRef(def, request.params.id, q.project), { limit: q.limit, continue: q.continue });
+      const history = await store.history(objectRef(def, request.params.id, q.project), { limit: q.limit, continue: q.continue });
+      return { ...history, items: history.items.map((e) => ({ ...e, object: redactFor(request.identity, e.object) })) };
     },
   );
 
@@ -44,7 +46,8 @@ export function registerHistoryRoutes(app: FastifyInstance, def: KindDef, deps: 
         store.get(ref, { atRevision: q.from }),
         q.to === undefined ? store.get(ref) : store.get(ref, { atRevision: q.to }),
       ]);
-      return { from: q.from, to: q.to ?? newer.revision, changes: diffJson(diffable(older), diffable(newer)) };
+      const changes = diffJson(diffable(older), diffable(newer));
+      return { from: q.from, to: q.to ?? newer.revision, changes: readsPrivate(request.identity) ? changes : redactDiff(changes) };
     },
   );
 

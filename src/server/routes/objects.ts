@@ -9,6 +9,7 @@ import { parseSelector } from '../../api/selector.ts';
 import { ObjectList } from '../../api/wire.ts';
 import type { ObjectRef, Store, UpdateInput } from '../../store/store.ts';
 import { mergePatch } from '../merge-patch.ts';
+import { redactFor, restorePrivate } from '../secrets/private-parameters.ts';
 import { GetQuery, IdParams, ListQuery, PatchBody, ProjectQuery, withErrors } from './route-schemas.ts';
 import { explainStale, sendObject, writeMeta } from './write-meta.ts';
 
@@ -58,7 +59,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
     { config, schema: { tags, summary: `List ${def.plural}`, querystring: ListQuery, response: withErrors({ 200: ObjectList }) } },
     async (request) => {
       const q = request.query;
-      return store.list({
+      const list = await store.list({
         kind: def.kind,
         project: def.scope === 'project' ? (q.project ?? defaultProject) : undefined,
         selector: q.selector === undefined ? undefined : parseSelector(q.selector),
@@ -66,6 +67,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
         limit: q.limit,
         continue: q.continue,
       });
+      return { ...list, items: list.items.map((o) => redactFor(request.identity, o)) };
     },
   );
 
@@ -91,7 +93,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
           name: body.name as string,
           labels: body.labels as Labels | undefined,
           metadata: body.metadata as Metadata | undefined,
-          spec: body.spec as Record<string, unknown>,
+          spec: restorePrivate(def.kind, body.spec as Record<string, unknown>, undefined),
         },
         meta,
       );
@@ -125,16 +127,19 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
       }
       meta.ifRevision ??= bodyRevision;
       const stalePath = request.headers['if-match'] !== undefined || bodyRevision === undefined ? 'If-Match' : '/revision';
-      if (readOnlyFields.some((f) => body[f] !== undefined)) {
-        const current = await store.get(ref);
+      const spec = body.spec as Record<string, unknown>;
+      const keepsPrivate = restorePrivate(def.kind, spec, spec) !== spec;
+      let current: AnyObject | undefined;
+      if (keepsPrivate || readOnlyFields.some((f) => body[f] !== undefined)) {
+        current = await store.get(ref);
         checkReadOnly(body, current, meta.ifRevision, stalePath);
-        // The comparison holds only for the version just read.
+        // The comparison (and the private values kept) hold only for the version just read.
         meta.ifRevision ??= current.revision;
       }
       const input: UpdateInput = {
         labels: (body.labels as Labels | undefined) ?? {},
         metadata: (body.metadata as Metadata | undefined) ?? {},
-        spec: body.spec as Record<string, unknown>,
+        spec: keepsPrivate ? restorePrivate(def.kind, spec, current!.spec) : spec,
       };
       return sendObject(reply, await store.update(ref, input, meta).catch(explainStale(stalePath)));
     },
@@ -161,7 +166,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
       for (let attempt = 1; ; attempt++) {
         const current = await store.get(ref);
         const merged = mergePatch({ labels: current.labels, metadata: current.metadata, spec: current.spec }, patch) as Partial<UpdateInput>;
-        const input: UpdateInput = { labels: merged.labels ?? {}, metadata: merged.metadata ?? {}, spec: merged.spec ?? {} };
+        const input: UpdateInput = { labels: merged.labels ?? {}, metadata: merged.metadata ?? {}, spec: restorePrivate(def.kind, merged.spec ?? {}, current.spec) };
         try {
           return sendObject(reply, await store.update(ref, input, { ...meta, ifRevision: meta.ifRevision ?? current.revision }));
         } catch (e) {

@@ -13,6 +13,7 @@ import type { Clock } from '../../base/clock.ts';
 import type { Logger } from '../../base/logger.ts';
 import type { Store, WatchQuery } from '../../store/store.ts';
 import type { Gauge } from 'prom-client';
+import { readsPrivate, redactObject } from '../secrets/private-parameters.ts';
 import { selectorParam, whereParam, withErrors } from './route-schemas.ts';
 
 export const WatchParams = Type.Object(
@@ -79,6 +80,18 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
     [sse, new WeakMap()],
     [ndjson, new WeakMap()],
   ]);
+  // Masked copies of events, shared by every watcher that may not read private values.
+  const masked = new WeakMap<object, WatchEvent>();
+  const maskedOf = (ev: WatchEvent): WatchEvent => {
+    if (ev.type === 'bookmark') return ev;
+    let m = masked.get(ev);
+    if (m === undefined) {
+      const object = redactObject(ev.object);
+      m = object === ev.object ? ev : { ...ev, object };
+      masked.set(ev, m);
+    }
+    return m;
+  };
   const frameOf = (framing: Framing, ev: WatchEvent): string => {
     const cache = framed.get(framing)!;
     let s = cache.get(ev);
@@ -109,6 +122,7 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
       const watched = parseKinds(q.kinds);
       const project = q.project === '*' ? undefined : q.project;
       const identity = request.identity!;
+      const shown = readsPrivate(identity) ? (ev: WatchEvent) => ev : maskedOf;
       for (const resource of watched.length ? watched : kinds.map((k) => k.kind)) {
         authorizer.authorize(identity, { verb: 'read', resource, project });
       }
@@ -153,7 +167,7 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
         await bookmark();
         for await (const ev of store.watch(query, abort.signal)) {
           last = Math.max(last, ev.revision);
-          await write(res, frameOf(framing, ev), abort.signal);
+          await write(res, frameOf(framing, shown(ev)), abort.signal);
         }
       } catch (e) {
         if (!abort.signal.aborted) {

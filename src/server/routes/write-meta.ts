@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../api/errors.ts';
 import type { AnyObject } from '../../api/object.ts';
 import type { WriteMeta } from '../../store/store.ts';
+import { redactFor } from '../secrets/private-parameters.ts';
 import '../request-context.ts';
 
 /** Longest `X-Crowd-Reason` kept in the history. */
@@ -43,9 +44,9 @@ export function writeMeta(request: FastifyRequest): WriteMeta {
   return meta;
 }
 
-/** Answers with an object and its revision as ETag. */
+/** Answers with an object (private parameters masked unless the caller is a node's agent) and its revision as ETag. */
 export function sendObject(reply: FastifyReply, obj: AnyObject, status = 200): FastifyReply {
-  return reply.code(status).header('etag', `"${obj.revision}"`).send(obj);
+  return reply.code(status).header('etag', `"${obj.revision}"`).send(redactFor(reply.request.identity, obj));
 }
 
 /** Says where a stale revision came from (`If-Match` or `/revision`) when the store reports `precondition_failed`. */
