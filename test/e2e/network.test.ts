@@ -12,135 +12,15 @@
  * Everything is removed afterwards, also on failure.
  */
 import { test } from 'node:test';
-import { spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import type { Duplex } from 'node:stream';
-import type { NodeCredential } from '../../src/api/enrolment.ts';
-import type { VmStatus } from '../../src/api/kinds/vm.ts';
-import { Agent } from '../../src/agent/agent.ts';
-import { AgentCache } from '../../src/agent/agent-cache.ts';
-import { QemuDriver } from '../../src/agent/drivers/qemu/qemu-driver.ts';
-import { HostNetworkSync } from '../../src/agent/host-network-sync.ts';
-import { systemClock } from '../../src/base/clock.ts';
-import { silentLogger } from '../../src/base/logger.ts';
+import { chmodSync, existsSync } from 'node:fs';
 import { missingRoot, missingTools } from '../../src/base/require-tool.ts';
-import { ExecRunner } from '../../src/base/runner.ts';
-import { Client } from '../../src/client/client.ts';
-import { applyHostNetwork } from '../../src/net/host-network.ts';
-import { NamespacedRunner } from '../../src/net/namespaced-runner.ts';
-import { hostNetworkRoutes } from '../../src/server/ipam/host-network-view.ts';
-import { IpamController } from '../../src/server/ipam/ipam-controller.ts';
-import { Scheduler } from '../../src/server/scheduler/scheduler.ts';
-import { buildTestApp, type TestApp } from '../../src/server/test-app.ts';
-import type { Store } from '../../src/store/store.ts';
 import { ensureBusyboxDisk } from '../guests/busybox-disk.ts';
+import { Rig, vmRunning, waitFor, type Host } from './netns-hosts.ts';
 
 const skip = missingRoot() ?? missingTools('ip', 'nft', 'dnsmasq', 'bridge', 'tc', 'sysctl', 'qemu-system-x86_64', 'qemu-img', 'mkfs.vfat', 'mcopy', 'syslinux', 'cpio');
-const root = new ExecRunner();
 const tag = `cne${process.pid}`;
 const by = { author: 'e2e' };
-
-/** Resolves once `check` holds; fails after `ms` (guests boot in 5–15 s under TCG on a busy host). */
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Gave up waiting for ${what}`);
-    await delay(250);
-  }
-}
-
-/** Kills the process a pid file names, only when its command line is what the test started. */
-function killIf(pidFile: string, command: string): void {
-  const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : 0;
-  const cmdline = pid > 1 && existsSync(`/proc/${pid}/cmdline`) ? readFileSync(`/proc/${pid}/cmdline`, 'utf8') : '';
-  if (cmdline.includes(command)) process.kill(pid, 'SIGKILL');
-}
-
-interface Host {
-  name: string;
-  ns: string;
-  runner: NamespacedRunner;
-  driver: QemuDriver;
-  cache: AgentCache;
-  dnsmasqDir: string;
-  stop: AbortController;
-  running: Promise<void>;
-}
-
-/** Everything the test starts, torn down in reverse, tolerating partial setups. */
-class Rig {
-  readonly dir = mkdtempSync(join(tmpdir(), `${tag}-`));
-  readonly namespaces: string[] = [];
-  readonly hosts: Host[] = [];
-  readonly stops: AbortController[] = [];
-  readonly consoles: Duplex[] = [];
-  readonly children: ChildProcess[] = [];
-  t?: TestApp;
-
-  async namespace(name: string): Promise<NamespacedRunner> {
-    await root.run({ argv: ['ip', 'netns', 'add', name] });
-    this.namespaces.push(name);
-    const r = new NamespacedRunner(root, name);
-    await r.run({ argv: ['ip', 'link', 'set', 'lo', 'up'] });
-    return r;
-  }
-
-  async teardown(): Promise<void> {
-    for (const c of this.consoles) c.destroy();
-    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const s of this.stops) s.abort();
-    for (const h of this.hosts) {
-      h.stop.abort();
-      await h.running.catch(() => undefined);
-      for (const vm of await h.driver.list().catch(() => [])) await h.driver.destroy(vm.id).catch(() => undefined);
-      await h.driver.close().catch(() => undefined);
-      h.cache.close();
-      // A QEMU the driver could not destroy is killed by the pid it wrote.
-      const vmsDir = join(this.dir, `vms-${h.name}`);
-      for (const id of existsSync(vmsDir) ? readdirSync(vmsDir) : []) killIf(join(vmsDir, id, 'qemu.pid'), 'qemu-system');
-      // Stops this host's dnsmasq instances (a namespace's deletion would not) and removes its links.
-      await applyHostNetwork({ links: [], ruleset: { networks: [], nics: [] }, bandwidth: [], dnsmasq: [], dnsmasqRunDir: h.dnsmasqDir }, { runner: h.runner }).catch(() => undefined);
-      for (const f of (existsSync(h.dnsmasqDir) ? readdirSync(h.dnsmasqDir) : []).filter((x) => x.endsWith('.pid'))) killIf(join(h.dnsmasqDir, f), 'dnsmasq');
-    }
-    await this.t?.close().catch(() => undefined);
-    for (const n of this.namespaces.reverse()) await root.run({ argv: ['ip', 'netns', 'del', n] }).catch(() => undefined);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
-
-const src = (path: string) => JSON.stringify(resolve(import.meta.dirname, '../../src', path));
-
-/**
- * The agent's metadata guests and service in a child process inside the host's
- * namespace (the in-process agent cannot bind there); the agent's passes reach
- * it over IPC, so what it serves comes from the same VM objects and view.
- */
-function metadataIn(rig: Rig, ns: string, node: string): { update(vms: unknown, view: unknown, ready: boolean): Promise<void> } {
-  const script = `
-    const { MetadataService } = await import(${src('metadata/metadata-service.ts')});
-    const { MetadataGuests } = await import(${src('agent/metadata-guests.ts')});
-    const { silentLogger } = await import(${src('base/logger.ts')});
-    const service = new MetadataService({ identify: (conn) => guests.identify(conn) });
-    const guests = new MetadataGuests({ place: { region: 'crowd', availabilityZone: ${JSON.stringify(node)} }, forget: (id) => service.forget(id), listen: () => service.listen([{ host: '169.254.169.254', port: 80 }]), logger: silentLogger() });
-    let queue = Promise.resolve();
-    process.on('message', (m) => { queue = queue.then(() => guests.update(m.vms, m.view, m.ready)); });
-    process.on('disconnect', () => process.exit(0));`;
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    cwd: resolve(import.meta.dirname, '../..'),
-  });
-  rig.children.push(child);
-  return {
-    update: async (vms, view, ready) => {
-      if (child.connected) child.send({ vms, view, ready });
-    },
-  };
-}
 
 /** A guest's serial console: commands in, and the whole log to match answers against. */
 async function shell(rig: Rig, host: Host, vmId: string) {
@@ -166,7 +46,7 @@ async function shell(rig: Rig, host: Host, vmId: string) {
 }
 
 test('guests on two hosts share a network over VXLAN with DHCP, firewalls and isolation', { skip, timeout: 300_000 }, async () => {
-  const rig = new Rig();
+  const rig = new Rig(tag);
   try {
     const disk = await ensureBusyboxDisk();
     chmodSync(rig.dir, 0o755);
@@ -178,14 +58,7 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
       await h.run({ argv: ['ip', 'link', 'set', 'wan', 'up'] });
     }
 
-    // The server: store, API, scheduler and IPAM, in process on loopback.
-    const t: TestApp = (rig.t = await buildTestApp({ nodes: true, plugins: [hostNetworkRoutes((): Store => t.store)] }));
-    await t.app.listen({ host: '127.0.0.1', port: 0 });
-    const url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-    const control = new AbortController();
-    rig.stops.push(control);
-    void new Scheduler({ store: t.store, logger: silentLogger(), clock: systemClock }).run(control.signal);
-    void new IpamController({ store: t.store, logger: silentLogger(), clock: systemClock }).run(control.signal);
+    const t = await rig.server();
     await t.store.create({ kind: 'machine-type', name: 'tiny', spec: { cpus: 1, memoryMiB: 192, diskGiB: 1 } }, by);
     await t.store.create({ kind: 'image', name: 'busybox', spec: { arch: 'x86_64' } }, by);
     await t.store.create({ kind: 'firewall', name: 'fw', spec: { rules: [{ direction: 'ingress', action: 'accept', protocol: 'icmp' }] } }, by);
@@ -193,56 +66,12 @@ test('guests on two hosts share a network over VXLAN with DHCP, firewalls and is
     await t.store.create({ kind: 'network', name: 'red', spec: { ipv4: { subnet: '10.78.0.0/24' }, firewalls: ['fw'] } }, by);
 
     // Two agents, each with its QEMU and net layer inside its namespace.
-    for (const [name, ns, runner, underlayIp] of [['ha', `${tag}a`, a, '192.0.2.1'], ['hb', `${tag}b`, b, '192.0.2.2']] as const) {
-      const { token } = await t.enrolment!.createJoinToken({}, 'e2e');
-      const enrol = await t.app.inject({ method: 'POST', url: '/v1/nodes/enrol', payload: { joinToken: token, name, arch: 'x86_64', capacity: { cpus: 2, memoryMiB: 2048, diskGiB: 20 }, accel: 'tcg' } });
-      assert.equal(enrol.statusCode, 201, enrol.body);
-      const credential = enrol.json<NodeCredential>().credential;
-      const client = () => new Client({ baseUrl: url, authorization: `Bearer ${credential}` });
-      const qemu = join(rig.dir, `qemu-${name}`);
-      writeFileSync(qemu, `#!/bin/sh\nexec ip netns exec ${ns} qemu-system-x86_64 "$@"\n`, { mode: 0o755 });
-      const dnsmasqDir = join(rig.dir, `dnsmasq-${name}`);
-      const driver = new QemuDriver({ runDir: join(rig.dir, `vms-${name}`), qemuBinary: qemu });
-      const network = new HostNetworkSync({
-        options: { underlayIp, dnsmasqRunDir: dnsmasqDir },
-        fetchView: () => client().http.json({ method: 'GET', path: `/v1/nodes/${name}/network` }),
-        apply: (spec) => applyHostNetwork(spec, { runner }),
-        clock: systemClock,
-        logger: silentLogger(),
-        refreshMs: 1000,
-      });
-      const cache = new AgentCache(join(rig.dir, `cache-${name}.db`));
-      const agent = new Agent({
-        node: name,
-        client,
-        driver,
-        cache,
-        clock: systemClock,
-        logger: silentLogger(),
-        host: { accel: 'tcg', imagePath: () => ({ path: disk, format: 'qcow2' }) },
-        network,
-        metadata: metadataIn(rig, ns, name),
-        tickMs: 1000,
-        heartbeatMs: 1000,
-      });
-      const stop = new AbortController();
-      rig.hosts.push({ name, ns, runner, driver, cache, dnsmasqDir, stop, running: agent.run(stop.signal) });
-    }
-    const [ha, hb] = rig.hosts as [Host, Host];
+    const ha = await rig.host({ name: 'ha', ns: `${tag}a`, runner: a, underlayIp: '192.0.2.1', disk });
+    const hb = await rig.host({ name: 'hb', ns: `${tag}b`, runner: b, underlayIp: '192.0.2.2', disk });
 
     const createVm = (name: string, node: string, network: string) =>
       t.store.create({ kind: 'vm', name, spec: { image: 'busybox', machineType: 'tiny', nics: [{ network }], placement: { node } } }, by);
-    const running = async (name: string) => {
-      let vm = await t.store.get({ kind: 'vm', project: 'default', idOrName: name });
-      // Until its host network is ready the VM waits (provisioning).
-      await waitFor(`vm "${name}" to run`, async () => {
-        vm = await t.store.get({ kind: 'vm', project: 'default', idOrName: name });
-        return (vm.status as VmStatus).phase === 'running';
-      }).catch((e: Error) => {
-        throw new Error(`${e.message}: ${JSON.stringify(vm.status)}`);
-      });
-      return { id: vm.id, ip: (vm.status as VmStatus).addresses![0]!.ipv4! };
-    };
+    const running = (name: string) => vmRunning(t, name);
     const dhcp = (host: Host, id: string, ip: string) =>
       waitFor(`DHCP for ${ip} and a shell`, async () => {
         const log = await host.driver.consoleLog(id);
