@@ -6,6 +6,7 @@ import type { Logger } from '../base/logger.ts';
 import type { GuestInfo, GuestNic } from '../metadata/guest-info.ts';
 import type { Connection } from '../metadata/metadata-service.ts';
 import { networkRouter } from './host-network.ts';
+import { agentSecrets, type SecretStore, type Secrets } from './secret-store.ts';
 
 /** Where this host's guests say they run: EC2 region/zone and OpenStack availability_zone. */
 export interface GuestPlacement {
@@ -13,8 +14,8 @@ export interface GuestPlacement {
   availabilityZone: string;
 }
 
-/** Pure: what the metadata service tells one VM, from its object (spec + server-assigned addresses) and the node's network view. */
-export function guestInfo(vm: AnyObject, view: HostNetworkView | undefined, place: GuestPlacement): GuestInfo {
+/** Pure: what the metadata service tells one VM, from its object (spec + server-assigned addresses), the node's network view and its delivered secrets. */
+export function guestInfo(vm: AnyObject, view: HostNetworkView | undefined, place: GuestPlacement, secret: Secrets = {}): GuestInfo {
   const spec = vm.spec as VmSpec;
   const status = vm.status as VmStatus;
   const project = vm.project ?? '';
@@ -36,7 +37,7 @@ export function guestInfo(vm: AnyObject, view: HostNetworkView | undefined, plac
     nics,
     sshKeys: spec.sshKeys ?? [],
     ...(spec.userData !== undefined ? { userData: spec.userData } : {}),
-    parameters: { public: spec.install?.parameters ?? {}, private: spec.install?.privateParameters ?? {}, secret: {} },
+    parameters: { public: spec.install?.parameters ?? {}, private: spec.install?.privateParameters ?? {}, secret },
     launchIndex: 0,
     imdsTokenRequired: false,
   };
@@ -92,8 +93,25 @@ export class MetadataGuests {
       /** Binds the service once the host network holds the metadata address. */
       listen(): Promise<unknown>;
       logger: Logger;
+      /** Secret parameters delivered over the tunnel (default: the process's `agentSecrets`). */
+      secrets?: SecretStore;
     },
-  ) {}
+  ) {
+    this.secrets.onPut((id) => this.takeSecrets(id));
+  }
+
+  private get secrets(): SecretStore {
+    return this.o.secrets ?? agentSecrets;
+  }
+
+  /** A VM's secrets arrived: its guest serves them from now on. */
+  private takeSecrets(id: string): void {
+    const g = this.guests.get(id);
+    if (!g) return;
+    const info = { ...g.info, parameters: { ...g.info.parameters, secret: this.secrets.get(id) ?? {} } };
+    this.guests.set(id, { key: JSON.stringify(info), info });
+    this.byAddress = guestsByAddress([...this.guests.values()].map((x) => x.info));
+  }
 
   /** The service's `identify`: the caller's source address only (nftables pins tap↔MAC↔IP), never anything it sends. */
   identify(conn: Connection): GuestInfo | undefined {
@@ -104,13 +122,14 @@ export class MetadataGuests {
   async update(vms: AnyObject[], view: HostNetworkView | undefined, networkReady: boolean): Promise<void> {
     const seen = new Set<string>();
     for (const vm of vms) {
-      const info = guestInfo(vm, view, this.o.place);
+      const info = guestInfo(vm, view, this.o.place, this.secrets.get(vm.id));
       const key = JSON.stringify(info);
       seen.add(vm.id);
       if (this.guests.get(vm.id)?.key !== key) this.guests.set(vm.id, { key, info });
     }
     for (const id of [...this.guests.keys()].filter((id) => !seen.has(id))) {
       this.guests.delete(id);
+      this.secrets.forget(id);
       this.o.forget(id);
     }
     this.byAddress = guestsByAddress([...this.guests.values()].map((g) => g.info));

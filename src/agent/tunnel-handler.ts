@@ -5,6 +5,7 @@ import type { Driver } from './drivers/driver.ts';
 import type { PipeSource } from './pipe-source.ts';
 import { decodeData, encodeData, parseServerFrame, replyError, type ServerFrame } from '../api/tunnel.ts';
 import type { VmLocks } from './vm-locks.ts';
+import { agentSecrets, parseSecrets, type SecretStore } from './secret-store.ts';
 
 /** Largest console log sent in one answer (its tail). */
 export const maxConsoleLogBytes = 2 * 1024 * 1024;
@@ -22,12 +23,15 @@ export interface TunnelHandlerOptions {
   pipes: PipeSource;
   locks: VmLocks;
   logger: Logger;
+  /** Where delivered secret parameters go (default: the process's `agentSecrets`). */
+  secrets?: SecretStore;
 }
 
 /**
  * Serves the server's requests on one tunnel connection: console log and
  * attach, reboot and reset (accepted once the VM is running and no other
- * call for it is in flight, then carried out), and the pipe's host side.
+ * call for it is in flight, then carried out), the pipe's host side, and the
+ * one delivery of a VM's secret parameters (to a VM this host runs).
  * Bad frames are dropped with a log line; a failing request gets its error
  * as the answer. `close()` detaches every console of this connection.
  */
@@ -96,6 +100,13 @@ export class TunnelHandler {
       case 'pipe.read':
         await driver.inspect(f.vm);
         return pipes.pipe(f.vm).hostRead(maxPipeReadBytes);
+      case 'secrets.put': {
+        const secrets = parseSecrets(f.data);
+        if (!secrets) throw new ApiError('invalid', `Cannot take secret parameters of vm "${f.vm}": expected a JSON object of strings`);
+        await driver.inspect(f.vm);
+        (this.o.secrets ?? agentSecrets).put(f.vm, secrets);
+        return undefined;
+      }
     }
   }
 

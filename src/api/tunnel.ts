@@ -12,9 +12,9 @@ import { errorCodes, type ErrorCode } from './errors.ts';
  * it. `data` is base64. Both ends (src/server/tunnel, src/agent) read and
  * write these shapes through this file only.
  */
-export type TunnelOp = 'reboot' | 'reset' | 'console.log' | 'console.attach' | 'pipe.read' | 'pipe.write';
+export type TunnelOp = 'reboot' | 'reset' | 'console.log' | 'console.attach' | 'pipe.read' | 'pipe.write' | 'secrets.put';
 
-const ops = new Set<string>(['reboot', 'reset', 'console.log', 'console.attach', 'pipe.read', 'pipe.write']);
+const ops = new Set<string>(['reboot', 'reset', 'console.log', 'console.attach', 'pipe.read', 'pipe.write', 'secrets.put']);
 
 /** A request from the server. */
 export interface TunnelRequest {

@@ -19,6 +19,7 @@ import { installNodeAccess } from './node-access.ts';
 import { registerAuditRoute } from './routes/audit.ts';
 import { registerHistoryRoutes } from './routes/history.ts';
 import { registerObjectRoutes } from './routes/objects.ts';
+import { SecretKeeper } from './secrets/secret-keeper.ts';
 import { roleRoutes } from './routes/roles.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { totpRoutes, type TotpEnrolmentState } from './routes/totp.ts';
@@ -134,8 +135,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     shutdown: shutdown.signal,
     watchers: metrics.watchers,
   });
+  // Secret parameters need an agent to receive them: kept in memory only where agents connect.
+  const secrets = deps.tunnels ? new SecretKeeper({ store: deps.store, tunnels: deps.tunnels, clock, logger: deps.logger }) : undefined;
+  if (secrets) {
+    const delivering = secrets.run(shutdown.signal).catch((e: unknown) => deps.logger.error({ err: e instanceof Error ? e.message : String(e) }, 'secret delivery stopped'));
+    app.addHook('onClose', async () => void (await delivering));
+  }
   for (const def of kinds) {
-    registerObjectRoutes(app, def, { store: deps.store });
+    registerObjectRoutes(app, def, { store: deps.store, ...(secrets ? { secrets } : {}) });
     registerHistoryRoutes(app, def, { store: deps.store });
   }
   if (deps.tunnels) registerTunnelRoutes(app, { store: deps.store, authorizer: deps.authorizer, tunnels: deps.tunnels });

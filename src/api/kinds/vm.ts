@@ -132,9 +132,14 @@ export type VmStatus = Static<typeof VmStatus>;
 
 export const Vm = objectSchema('vm', VmSpec, VmStatus);
 export type Vm = Static<typeof Vm>;
-export const VmCreate = createSchema('vm', VmSpec);
+/** Secret OS parameters: write-only, on create/replace/patch bodies only; the server holds them in memory until the VM's host has them, never in the store. */
+export const SecretParameters = Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.String({ maxLength: 8192 }), { maxProperties: 128, additionalProperties: false });
+export type SecretParameters = Static<typeof SecretParameters>;
+const vmCreate = createSchema('vm', VmSpec);
+export const VmCreate = Type.Object({ ...vmCreate.properties, secretParameters: Type.Optional(SecretParameters) }, { $id: vmCreate.$id, additionalProperties: false });
 export type VmCreate = Static<typeof VmCreate>;
-export const VmUpdate = updateSchema('vm', VmSpec);
+const vmUpdate = updateSchema('vm', VmSpec);
+export const VmUpdate = Type.Object({ ...vmUpdate.properties, secretParameters: Type.Optional(SecretParameters) }, { $id: vmUpdate.$id, additionalProperties: false });
 export type VmUpdate = Static<typeof VmUpdate>;
 
 function checkVm(raw: Record<string, unknown>): ErrorDetail[] {

@@ -9,7 +9,9 @@ import { parseSelector } from '../../api/selector.ts';
 import { ObjectList } from '../../api/wire.ts';
 import type { ObjectRef, Store, UpdateInput } from '../../store/store.ts';
 import { mergePatch } from '../merge-patch.ts';
+import { SecretParameters } from '../../api/kinds/vm.ts';
 import { redactFor, restorePrivate } from '../secrets/private-parameters.ts';
+import type { SecretKeeper } from '../secrets/secret-keeper.ts';
 import { GetQuery, IdParams, ListQuery, PatchBody, ProjectQuery, withErrors } from './route-schemas.ts';
 import { explainStale, sendObject, writeMeta } from './write-meta.ts';
 
@@ -46,9 +48,22 @@ function checkReadOnly(body: Record<string, unknown>, current: AnyObject, ifRevi
   }
 }
 
-/** List, create, get, replace, patch, delete and status routes of one kind. */
-export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: { store: Store }): void {
-  const { store } = deps;
+/** A VM's merge patch may carry write-only secret parameters beside labels, metadata and spec. */
+const VmPatchBody = Type.Object({ ...PatchBody.properties, secretParameters: Type.Optional(SecretParameters) }, { additionalProperties: false, description: PatchBody.description });
+
+/** Takes a VM body's secret parameters out of it, so nothing after this can store them; refused where no agent can receive them. */
+function takeSecrets(def: KindDef, body: Record<string, unknown>, secrets: SecretKeeper | undefined): SecretParameters | undefined {
+  if (def.kind !== 'vm' || body.secretParameters === undefined) return undefined;
+  const params = body.secretParameters as SecretParameters;
+  delete body.secretParameters;
+  if (!secrets) throw invalid('/secretParameters', 'cannot be delivered: this server runs without agent tunnels');
+  return params;
+}
+
+/** List, create, get, replace, patch, delete and status routes of one kind; `secrets` keeps a VM's secret parameters until its host has them. */
+export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: { store: Store; secrets?: SecretKeeper }): void {
+  const { store, secrets } = deps;
+  const kept = async (obj: AnyObject, params: SecretParameters | undefined): Promise<AnyObject> => (params && secrets ? secrets.keep(obj, params) : obj);
   const base = `/v1/${def.plural}`;
   const tags = [def.kind];
   const config = { resource: def.kind, kind: def.kind };
@@ -77,6 +92,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
     async (request, reply) => {
       const body = request.body;
       const meta = writeMeta(request);
+      const params = takeSecrets(def, body, secrets);
       let project: string | undefined;
       if (def.scope === 'project') {
         project = (body.project as string | undefined) ?? request.query.project ?? defaultProject;
@@ -97,7 +113,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
         },
         meta,
       );
-      return sendObject(reply.header('location', `${base}/${obj.id}`), obj, 201);
+      return sendObject(reply.header('location', `${base}/${obj.id}`), await kept(obj, params), 201);
     },
   );
 
@@ -119,6 +135,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
     },
     async (request, reply) => {
       const body = request.body;
+      const params = takeSecrets(def, body, secrets);
       const ref = objectRef(def, request.params.id, request.query.project);
       const meta = writeMeta(request);
       const bodyRevision = body.revision as number | undefined;
@@ -141,7 +158,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
         metadata: (body.metadata as Metadata | undefined) ?? {},
         spec: keepsPrivate ? restorePrivate(def.kind, spec, current!.spec) : spec,
       };
-      return sendObject(reply, await store.update(ref, input, meta).catch(explainStale(stalePath)));
+      return sendObject(reply, await kept(await store.update(ref, input, meta).catch(explainStale(stalePath)), params));
     },
   );
 
@@ -155,7 +172,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
         consumes: ['application/merge-patch+json', 'application/json'],
         params: IdParams,
         querystring: ProjectQuery,
-        body: PatchBody,
+        body: def.kind === 'vm' ? VmPatchBody : PatchBody,
         response: withErrors({ 200: read }),
       },
     },
@@ -163,12 +180,13 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
       const ref = objectRef(def, request.params.id, request.query.project);
       const meta = writeMeta(request);
       const patch = request.body;
+      const params = takeSecrets(def, patch, secrets);
       for (let attempt = 1; ; attempt++) {
         const current = await store.get(ref);
         const merged = mergePatch({ labels: current.labels, metadata: current.metadata, spec: current.spec }, patch) as Partial<UpdateInput>;
         const input: UpdateInput = { labels: merged.labels ?? {}, metadata: merged.metadata ?? {}, spec: restorePrivate(def.kind, merged.spec ?? {}, current.spec) };
         try {
-          return sendObject(reply, await store.update(ref, input, { ...meta, ifRevision: meta.ifRevision ?? current.revision }));
+          return sendObject(reply, await kept(await store.update(ref, input, { ...meta, ifRevision: meta.ifRevision ?? current.revision }), params));
         } catch (e) {
           const retry = e instanceof ApiError && e.code === 'precondition_failed' && meta.ifRevision === undefined && attempt < patchAttempts;
           if (!retry) explainStale('If-Match')(e);
