@@ -154,6 +154,15 @@ test('secret parameters reach the host agent once and appear nowhere in the stor
     assert.equal(put.status, 200, answers.at(-1));
     const stored = await s.store.get({ kind: 'vm', idOrName: 'db' });
     assert.deepEqual((stored.spec as typeof spec).install.privateParameters, { dbUser: privateValue });
+    // A merge patch passes a new set (a reinstall would); it is delivered again, once.
+    const patched = await fetch(`${url}/v1/vms/db`, { method: 'PATCH', headers: { ...admin, 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ secretParameters: { rootPassword: `${secret}-2` } }) });
+    answers.push(await patched.text());
+    assert.equal(patched.status, 200, answers.at(-1));
+    await conditionWhen(s.store, 'db', (c) => c?.status === 'true' && Date.parse(c.lastTransition!) >= Date.parse(delivered!.lastTransition!) && puts.length === 2);
+    assert.deepEqual(agentSecrets.get(vm.id), { rootPassword: `${secret}-2` });
+    const tooLong = await fetch(`${url}/v1/vms/db`, { method: 'PATCH', headers: { ...admin, 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ secretParameters: { rootPassword: secret.repeat(1000) } }) });
+    answers.push(await tooLong.text());
+    assert.equal(tooLong.status, 400, answers.at(-1));
     for (const path of ['/v1/vms/db', '/v1/vms', '/v1/vms/db/history', `/v1/vms/db/diff?from=${vm.revision}`, '/v1/audit']) {
       const res = await fetch(`${url}${path}`, { headers: admin });
       assert.equal(res.status, 200, path);
