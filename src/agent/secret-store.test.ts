@@ -4,6 +4,7 @@ import { EventEmitter, once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HostNetworkView } from '../api/kinds/network.ts';
 import type { AnyObject, Condition } from '../api/object.ts';
 import { AuthChain } from '../auth/chain.ts';
 import { NodeCredentialAuthenticator } from '../auth/node-credential.ts';
@@ -27,8 +28,8 @@ import { Agent } from './agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import { FakeDriver } from './drivers/fake-driver.ts';
 import { localImages } from './local-images.ts';
-import { guestInfo } from './metadata-guests.ts';
-import { agentSecrets, parseSecrets } from './secret-store.ts';
+import { guestInfo, MetadataGuests } from './metadata-guests.ts';
+import { agentSecrets, parseSecrets, SecretStore } from './secret-store.ts';
 import { AgentTunnel } from './tunnel.ts';
 
 const token = 'crowd_secret-test-admin';
@@ -219,4 +220,20 @@ test('a secrets request carries a JSON object of strings, nothing else', () => {
   assert.equal(parseSecrets(Buffer.from('{"a":1}').toString('base64')), undefined);
   assert.equal(parseSecrets(Buffer.from('["a"]').toString('base64')), undefined);
   assert.equal(parseSecrets('not base64 json'), undefined);
+});
+
+test('secrets that arrive after the guest is known are served to it from then on, and dropped with the VM', async () => {
+  const secrets = new SecretStore();
+  const guests = new MetadataGuests({ place: { region: 'crowd', availabilityZone: 'h' }, forget: () => undefined, listen: async () => undefined, logger: silentLogger(), secrets });
+  const view: HostNetworkView = { networks: [{ project: 'p', name: 'lan', vni: 1, peers: [], spec: { ipv4: { subnet: '10.1.0.0/24' } } }], firewalls: [], members: [] };
+  const vm = { id: 'vm_1', name: 'db', kind: 'vm', project: 'p', spec: { image: 'debian', machineType: 'small', nics: [{ network: 'lan' }] }, status: { node: 'h', addresses: [{ nic: 0, mac: '52:54:00:00:00:01', ipv4: '10.1.0.2' }] } } as unknown as AnyObject;
+  const conn = { remoteAddress: '10.1.0.2', remotePort: 40000, localAddress: '169.254.169.254', localPort: 80 };
+  await guests.update([vm], view, false);
+  assert.deepEqual(guests.identify(conn)?.parameters.secret, {});
+  secrets.put('vm_1', { k: secret });
+  assert.deepEqual(guests.identify(conn)?.parameters.secret, { k: secret });
+  await guests.update([vm], view, false);
+  assert.deepEqual(guests.identify(conn)?.parameters.secret, { k: secret }, 'a VM update keeps the delivered secrets');
+  await guests.update([], view, false);
+  assert.equal(secrets.get('vm_1'), undefined);
 });
