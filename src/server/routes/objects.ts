@@ -10,7 +10,7 @@ import { ObjectList } from '../../api/wire.ts';
 import type { ObjectRef, Store, UpdateInput } from '../../store/store.ts';
 import { mergePatch } from '../merge-patch.ts';
 import { SecretParameters } from '../../api/kinds/vm.ts';
-import { redactFor, restorePrivate } from '../secrets/private-parameters.ts';
+import { carriesMark, redactFor, restorePrivate } from '../secrets/private-parameters.ts';
 import type { SecretKeeper } from '../secrets/secret-keeper.ts';
 import { GetQuery, IdParams, ListQuery, PatchBody, ProjectQuery, withErrors } from './route-schemas.ts';
 import { explainStale, sendObject, writeMeta } from './write-meta.ts';
@@ -145,7 +145,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
       meta.ifRevision ??= bodyRevision;
       const stalePath = request.headers['if-match'] !== undefined || bodyRevision === undefined ? 'If-Match' : '/revision';
       const spec = body.spec as Record<string, unknown>;
-      const keepsPrivate = restorePrivate(def.kind, spec, spec) !== spec;
+      const keepsPrivate = carriesMark(def.kind, spec);
       let current: AnyObject | undefined;
       if (keepsPrivate || readOnlyFields.some((f) => body[f] !== undefined)) {
         current = await store.get(ref);

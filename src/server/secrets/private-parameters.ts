@@ -37,14 +37,20 @@ export function redactFor<T>(identity: Identity | undefined, obj: T): T {
   return readsPrivate(identity) ? obj : redactObject(obj);
 }
 
+/** Whether a VM spec sends some private value back as the mark (its stored value must then be read). */
+export function carriesMark(kind: string, spec: Record<string, unknown>): boolean {
+  const params = kind === 'vm' ? privateOf(spec) : undefined;
+  return params !== undefined && Object.values(params).includes(privateMark);
+}
+
 /**
  * Pure: the spec to store, each private value sent back as the mark replaced by
  * the stored one, so an edit of a shown (masked) VM keeps its values. A mark with
  * no stored value to keep is refused: it would store the mark itself.
  */
 export function restorePrivate(kind: string, spec: Record<string, unknown>, current: Record<string, unknown> | undefined): Record<string, unknown> {
-  const params = kind === 'vm' ? privateOf(spec) : undefined;
-  if (!params || !Object.values(params).includes(privateMark)) return spec;
+  if (!carriesMark(kind, spec)) return spec;
+  const params = privateOf(spec)!;
   const stored = privateOf(current) ?? {};
   const out: Params = {};
   for (const [k, v] of Object.entries(params)) {
