@@ -24,6 +24,7 @@ import { qemuEnv } from './drivers/qemu/config.ts';
 import { detectAccel } from './drivers/qemu/detect-accel.ts';
 import { QemuDriver } from './drivers/qemu/qemu-driver.ts';
 import { localImages } from './local-images.ts';
+import { SecretStore } from './secret-store.ts';
 import { ImageCache } from './image-cache.ts';
 import { contentOpener } from './image-pull.ts';
 import { MetadataGuests } from './metadata-guests.ts';
@@ -152,7 +153,10 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
   const network = o.driver === 'qemu' || o.underlayIp ? await hostNetwork(o, id.node, runner, env.runAs, client, log) : undefined;
   // One pipe per VM, shared by the tunnel (host side) and the metadata service (guest side); it listens only where the host network runs.
   const metadata: MetadataService = new MetadataService({ identify: (conn) => guests.identify(conn), logger: log });
+  // Secret parameters live only here, in memory: the tunnel fills the store, the metadata guests serve it.
+  const secrets = new SecretStore();
   const guests = new MetadataGuests({
+    secrets,
     place: { region: 'crowd', availabilityZone: id.node },
     forget: (vmId) => metadata.forget(vmId),
     listen: () => metadata.listen([{ host: metadataIpv4, port: 80 }]),
@@ -190,6 +194,7 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
       ...(id.fingerprint ? { fingerprint: id.fingerprint } : {}),
       driver,
       pipes: metadata,
+      secrets,
       locks: agent.locks,
       clock: systemClock,
       logger: log,

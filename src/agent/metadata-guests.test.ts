@@ -1,3 +1,4 @@
+import { SecretStore } from './secret-store.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HostNetworkView } from '../api/kinds/network.ts';
@@ -75,7 +76,7 @@ test('an address held by two VMs (overlapping subnets of two projects) identifie
 test('callers are identified by source address only, the same object is returned until the VM changes, and deleted VMs are forgotten', async () => {
   const forgotten: string[] = [];
   let listens = 0;
-  const guests = new MetadataGuests({ place, forget: (id) => forgotten.push(id), listen: async () => listens++, logger: silentLogger() });
+  const guests = new MetadataGuests({ place, forget: (id) => forgotten.push(id), listen: async () => listens++, logger: silentLogger(), secrets: new SecretStore() });
   const db = vm('vm_2', 'db', 'p', [{ nic: 0, mac: '52:54:00:00:00:03', ipv4: '10.1.0.3' }]);
   await guests.update([web, db], view, false);
   assert.equal(listens, 0, 'nothing listens before the host network holds the address');
@@ -98,6 +99,7 @@ test('callers are identified by source address only, the same object is returned
 test('a failed bind is retried on the next update', async () => {
   let attempts = 0;
   const guests = new MetadataGuests({
+    secrets: new SecretStore(),
     place,
     forget: () => undefined,
     listen: async () => {

@@ -6,7 +6,7 @@ import type { Logger } from '../base/logger.ts';
 import type { GuestInfo, GuestNic } from '../metadata/guest-info.ts';
 import type { Connection } from '../metadata/metadata-service.ts';
 import { networkRouter } from './host-network.ts';
-import { agentSecrets, type SecretStore, type Secrets } from './secret-store.ts';
+import type { SecretStore, Secrets } from './secret-store.ts';
 
 /** Where this host's guests say they run: EC2 region/zone and OpenStack availability_zone. */
 export interface GuestPlacement {
@@ -93,15 +93,15 @@ export class MetadataGuests {
       /** Binds the service once the host network holds the metadata address. */
       listen(): Promise<unknown>;
       logger: Logger;
-      /** Secret parameters delivered over the tunnel (default: the process's `agentSecrets`). */
-      secrets?: SecretStore;
+      /** Secret parameters delivered over the tunnel. */
+      secrets: SecretStore;
     },
   ) {
     this.secrets.onPut((id) => this.takeSecrets(id));
   }
 
   private get secrets(): SecretStore {
-    return this.o.secrets ?? agentSecrets;
+    return this.o.secrets;
   }
 
   /** A VM's secrets arrived: its guest serves them from now on. */

@@ -29,7 +29,7 @@ import { AgentCache } from './agent-cache.ts';
 import { FakeDriver } from './drivers/fake-driver.ts';
 import { localImages } from './local-images.ts';
 import { guestInfo, MetadataGuests } from './metadata-guests.ts';
-import { agentSecrets, parseSecrets, SecretStore } from './secret-store.ts';
+import { parseSecrets, SecretStore } from './secret-store.ts';
 import { AgentTunnel } from './tunnel.ts';
 
 const token = 'crowd_secret-test-admin';
@@ -95,6 +95,7 @@ test('secret parameters reach the host agent once and appear nowhere in the stor
       host: { accel: 'tcg', imagePath: localImages(dir) },
       tickMs: 50,
     });
+    const secrets = new SecretStore();
     const connections = new EventEmitter();
     const tunnel = new AgentTunnel({
       server: url,
@@ -102,6 +103,7 @@ test('secret parameters reach the host agent once and appear nowhere in the stor
       authorization: () => `Bearer ${credential}`,
       driver,
       pipes: new MetadataService({ identify: () => undefined }),
+      secrets: secrets,
       locks: agent.locks,
       clock: systemClock,
       logger: silentLogger(),
@@ -113,7 +115,7 @@ test('secret parameters reach the host agent once and appear nowhere in the stor
     running = Promise.all([agent.run(ac.signal), tunnel.run(ac.signal), scheduling]);
     await connected;
     const puts: string[] = [];
-    agentSecrets.onPut((id) => puts.push(id));
+    secrets.onPut((id) => puts.push(id));
 
     const from = await s.store.revision();
     const watchText = (async () => {
@@ -136,10 +138,10 @@ test('secret parameters reach the host agent once and appear nowhere in the stor
     assert.equal(delivered?.reason, 'Delivered');
     const vm = await s.store.get({ kind: 'vm', idOrName: 'db' });
     assert.deepEqual(puts, [vm.id]);
-    assert.deepEqual(agentSecrets.get(vm.id), { rootPassword: secret });
+    assert.deepEqual(secrets.get(vm.id), { rootPassword: secret });
 
     // The guest reads both at the crowd namespace, and nowhere else.
-    const docs = renderGuestDocuments(guestInfo(vm, undefined, { region: 'crowd', availabilityZone: 'host-s' }, agentSecrets.get(vm.id)));
+    const docs = renderGuestDocuments(guestInfo(vm, undefined, { region: 'crowd', availabilityZone: 'host-s' }, secrets.get(vm.id)));
     assert.deepEqual(JSON.parse(docs.get('crowd/v1/os/parameters/secret.json')!.body.toString()), { rootPassword: secret });
     assert.deepEqual(JSON.parse(docs.get('crowd/v1/os/parameters/private.json')!.body.toString()), { dbUser: privateValue });
     for (const [path, doc] of docs) {
@@ -160,7 +162,7 @@ test('secret parameters reach the host agent once and appear nowhere in the stor
     answers.push(await patched.text());
     assert.equal(patched.status, 200, answers.at(-1));
     await conditionWhen(s.store, 'db', (c) => c?.status === 'true' && Date.parse(c.lastTransition!) >= Date.parse(delivered!.lastTransition!) && puts.length === 2);
-    assert.deepEqual(agentSecrets.get(vm.id), { rootPassword: `${secret}-2` });
+    assert.deepEqual(secrets.get(vm.id), { rootPassword: `${secret}-2` });
     const tooLong = await fetch(`${url}/v1/vms/db`, { method: 'PATCH', headers: { ...admin, 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ secretParameters: { rootPassword: secret.repeat(1000) } }) });
     answers.push(await tooLong.text());
     assert.equal(tooLong.status, 400, answers.at(-1));

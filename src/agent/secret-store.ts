@@ -42,6 +42,3 @@ export function parseSecrets(data: string | undefined): Secrets | undefined {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
   return Object.values(v).every((x) => typeof x === 'string') ? (v as Secrets) : undefined;
 }
-
-/** The agent process's one store: its tunnel handler fills it and its metadata guests read it (the tunnel builds its handler itself). */
-export const agentSecrets = new SecretStore();

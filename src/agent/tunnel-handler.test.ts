@@ -5,6 +5,7 @@ import { silentLogger } from '../base/logger.ts';
 import type { VmConfig } from './drivers/driver.ts';
 import { FakeDriver } from './drivers/fake-driver.ts';
 import { MetadataService } from '../metadata/metadata-service.ts';
+import { SecretStore } from './secret-store.ts';
 import { TunnelHandler } from './tunnel-handler.ts';
 import { VmLocks } from './vm-locks.ts';
 
@@ -17,7 +18,7 @@ async function setup() {
   const locks = new VmLocks();
   const replies = new EventEmitter();
   const handler = new TunnelHandler(
-    { driver, pipes: new MetadataService({ identify: () => undefined, pipeCapBytes: 8 }), locks, logger: silentLogger() },
+    { driver, pipes: new MetadataService({ identify: () => undefined, pipeCapBytes: 8 }), secrets: new SecretStore(), locks, logger: silentLogger() },
     { text: (f) => replies.emit('text', f), binary: (f, done) => (replies.emit('binary', f), done?.()) },
   );
   const ask = async (frame: object) => {

@@ -5,7 +5,7 @@ import type { Driver } from './drivers/driver.ts';
 import type { PipeSource } from './pipe-source.ts';
 import { decodeData, encodeData, parseServerFrame, replyError, type ServerFrame } from '../api/tunnel.ts';
 import type { VmLocks } from './vm-locks.ts';
-import { agentSecrets, parseSecrets, type SecretStore } from './secret-store.ts';
+import { parseSecrets, type SecretStore } from './secret-store.ts';
 
 /** Largest console log sent in one answer (its tail). */
 export const maxConsoleLogBytes = 2 * 1024 * 1024;
@@ -23,8 +23,8 @@ export interface TunnelHandlerOptions {
   pipes: PipeSource;
   locks: VmLocks;
   logger: Logger;
-  /** Where delivered secret parameters go (default: the process's `agentSecrets`). */
-  secrets?: SecretStore;
+  /** Where delivered secret parameters go (the agent's one store, read by its metadata guests). */
+  secrets: SecretStore;
 }
 
 /**
@@ -104,7 +104,7 @@ export class TunnelHandler {
         const secrets = parseSecrets(f.data);
         if (!secrets) throw new ApiError('invalid', `Cannot take secret parameters of vm "${f.vm}": expected a JSON object of strings`);
         await driver.inspect(f.vm);
-        (this.o.secrets ?? agentSecrets).put(f.vm, secrets);
+        this.o.secrets.put(f.vm, secrets);
         return undefined;
       }
     }

@@ -24,6 +24,7 @@ import { AgentCache } from './agent-cache.ts';
 import type { VmInfo } from './drivers/driver.ts';
 import { FakeDriver } from './drivers/fake-driver.ts';
 import { MetadataService } from '../metadata/metadata-service.ts';
+import { SecretStore } from './secret-store.ts';
 import { localImages } from './local-images.ts';
 import { AgentTunnel } from './tunnel.ts';
 
@@ -94,6 +95,7 @@ async function setup(opts: { pipeCapBytes?: number } = {}) {
     authorization: () => `Bearer ${credential}`,
     driver,
     pipes,
+    secrets: new SecretStore(),
     locks: agent.locks,
     clock: systemClock,
     logger: silentLogger(),
@@ -113,6 +115,7 @@ async function setup(opts: { pipeCapBytes?: number } = {}) {
     vm,
     driver,
     pipes,
+    secrets: new SecretStore(),
     connections,
     stop: async () => {
       ac.abort();

@@ -5,6 +5,7 @@ import type { Logger } from '../base/logger.ts';
 import { openWebSocket, UpgradeRefusedError, webSocketUrl } from '../base/pinned-websocket.ts';
 import type { Driver } from './drivers/driver.ts';
 import type { PipeSource } from './pipe-source.ts';
+import type { SecretStore } from './secret-store.ts';
 import { backoffMs } from './reconcile.ts';
 import { TunnelHandler } from './tunnel-handler.ts';
 import type { VmLocks } from './vm-locks.ts';
@@ -19,6 +20,8 @@ export interface AgentTunnelOptions {
   fingerprint?: string;
   driver: Driver;
   pipes: PipeSource;
+  /** Where delivered secret parameters go. */
+  secrets: SecretStore;
   locks: VmLocks;
   clock: Clock;
   logger: Logger;
@@ -66,7 +69,7 @@ export class AgentTunnel {
   /** Serves one connection until it closes. */
   private serve(ws: WebSocket, signal: AbortSignal): Promise<void> {
     const handler = new TunnelHandler(
-      { driver: this.o.driver, pipes: this.o.pipes, locks: this.o.locks, logger: this.o.logger },
+      { driver: this.o.driver, pipes: this.o.pipes, secrets: this.o.secrets, locks: this.o.locks, logger: this.o.logger },
       {
         text: (frame) => ws.readyState === ws.OPEN && ws.send(JSON.stringify(frame)),
         binary: (frame, done) => (ws.readyState === ws.OPEN ? ws.send(frame, { binary: true }, done) : done?.()),
