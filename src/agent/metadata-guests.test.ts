@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { HostNetworkView } from '../api/kinds/network.ts';
 import type { AnyObject } from '../api/object.ts';
 import { silentLogger } from '../base/logger.ts';
-import type { Connection } from '../metadata/metadata-service.ts';
+import { MetadataService, type Connection } from '../metadata/metadata-service.ts';
 import { guestInfo, guestsByAddress, MetadataGuests } from './metadata-guests.ts';
 
 const place = { region: 'crowd', availabilityZone: 'host-a' };
@@ -111,4 +111,22 @@ test('a failed bind is retried on the next update', async () => {
   await guests.update([web], view, true);
   await guests.update([web], view, true);
   assert.equal(attempts, 2);
+});
+
+test('a VM whose spec requires IMDS tokens gets a guest that the service answers 401 without a token, and 200 with one', async (t) => {
+  assert.equal(guestInfo(web, view, place).imdsTokenRequired, false, 'token-less access is on by default');
+  const strict = { ...web, spec: { ...web.spec, imds: { tokens: 'required' } } } as AnyObject;
+  assert.equal(guestInfo(strict, view, place).imdsTokenRequired, true);
+  const guests = new MetadataGuests({ secrets: new SecretStore(), place, forget: () => undefined, listen: async () => undefined, logger: silentLogger() });
+  await guests.update([strict], view, true);
+  // The loopback caller stands in for the guest's pinned address.
+  const service = new MetadataService({ identify: (c) => guests.identify({ ...c, remoteAddress: '10.1.0.2' }) });
+  const [bound] = await service.listen([{ host: '127.0.0.1', port: 0 }]);
+  t.after(() => service.close());
+  const base = `http://127.0.0.1:${bound!.port}`;
+  assert.equal((await fetch(`${base}/latest/meta-data/instance-id`)).status, 401);
+  const token = await (await fetch(`${base}/latest/api/token`, { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
+  const ok = await fetch(`${base}/latest/meta-data/instance-id`, { headers: { 'x-aws-ec2-metadata-token': token } });
+  assert.equal(ok.status, 200);
+  assert.equal(await ok.text(), 'vm_1');
 });

@@ -39,7 +39,7 @@ export function guestInfo(vm: AnyObject, view: HostNetworkView | undefined, plac
     ...(spec.userData !== undefined ? { userData: spec.userData } : {}),
     parameters: { public: spec.install?.parameters ?? {}, private: spec.install?.privateParameters ?? {}, secret },
     launchIndex: 0,
-    imdsTokenRequired: false,
+    imdsTokenRequired: spec.imds?.tokens === 'required',
   };
 }
 

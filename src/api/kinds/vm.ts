@@ -67,6 +67,8 @@ export const VmSpec = Type.Object(
     ),
     userData: Type.Optional(Type.String({ maxLength: 64 * 1024 })),
     sshKeys: Type.Optional(Type.Array(Type.String({ maxLength: 8192, pattern: '^(ssh-|ecdsa-|sk-)' }), { maxItems: 32 })),
+    /** Guest metadata service: "required" refuses token-less (IMDSv1) GETs with 401; default "optional". */
+    imds: Type.Optional(Type.Object({ tokens: Type.Optional(Type.Union([Type.Literal('optional'), Type.Literal('required')])) }, { additionalProperties: false })),
     install: Type.Optional(
       Type.Object(
         {
