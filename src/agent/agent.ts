@@ -9,6 +9,7 @@ import { desiredVm, type HostFacts } from './desired-vm.ts';
 import type { Driver, VmInfo } from './drivers/driver.ts';
 import { type HostNetworkSync, withNics } from './host-network-sync.ts';
 import type { MetadataGuests } from './metadata-guests.ts';
+import type { NocloudSeeds } from './nocloud-seeds.ts';
 import { backoffMs, reconcile, type RestartState, type Step } from './reconcile.ts';
 import { Wakeup } from './wakeup.ts';
 import { VmLocks } from './vm-locks.ts';
@@ -33,6 +34,8 @@ export interface AgentOptions {
   locks?: VmLocks;
   /** The metadata service's guests, refreshed every pass; it listens once the host network is up. */
   metadata?: Pick<MetadataGuests, 'update'>;
+  /** NoCloud seed images, built before a VM's first start; without it no VM gets one. */
+  nocloud?: NocloudSeeds;
 }
 
 const referenced = ['machine-type', 'image'];
@@ -180,7 +183,8 @@ export class Agent {
   /** One reconcile pass: cache + driver → steps → execute → status reports. */
   async pass(): Promise<Step[]> {
     const vms = this.o.cache.all('vm');
-    const host: HostFacts = { ...this.o.host, lookup: (k, p, n) => this.o.cache.get(k, `${p}/${n}`) };
+    const seeds = this.o.nocloud;
+    const host: HostFacts = { ...this.o.host, lookup: (k, p, n) => this.o.cache.get(k, `${p}/${n}`), ...(seeds ? { seedPath: (id: string) => seeds.path(id) } : {}) };
     const actual = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
     // A VM whose image is still being pulled stays out of reconcile (reported provisioning) until the image is here.
     const desired = new Map(vms.map((vm) => [vm.id, desiredVm(vm, host)] as const).filter(([id, d]) => d.waiting === undefined || actual.has(id)));
@@ -192,7 +196,7 @@ export class Agent {
       else desired.set(id, withNics(d, net));
     }
     const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts }).filter((s) => !this.locks.busy(s.id));
-    await Promise.all(steps.map((s) => this.locks.tryRun(s.id, () => this.execute(s, actual))));
+    await Promise.all(steps.map((s) => this.locks.tryRun(s.id, () => this.execute(s, actual, vms.find((v) => v.id === s.id)))));
     const after = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
     for (const vm of vms) {
       if (this.locks.busy(vm.id)) continue;
@@ -203,10 +207,11 @@ export class Agent {
     return steps;
   }
 
-  private async execute(step: Step, actual: Map<string, VmInfo>): Promise<void> {
+  private async execute(step: Step, actual: Map<string, VmInfo>, vm?: AnyObject): Promise<void> {
     try {
       switch (step.op) {
         case 'start':
+          if (step.config.seed && vm) await this.o.nocloud?.ensure(vm, this.o.network?.currentView, step.config.seed.path);
           await this.o.driver.start(step.config);
           if (step.reason === 'restart') this.o.logger.info({ vm: step.id }, 'restarted VM per its restart policy');
           break;

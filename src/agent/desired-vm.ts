@@ -4,6 +4,7 @@ import type { AnyObject } from '../api/object.ts';
 import { guestUuid } from '../metadata/guest-info.ts';
 import type { Accel, VmConfig } from './drivers/vm-config.ts';
 import type { ImageAvailability } from './image-cache.ts';
+import { wantsNocloudSeed } from './nocloud-seeds.ts';
 import type { DesiredVm } from './reconcile.ts';
 
 /** What turning a VM object into a driver config needs from the host. */
@@ -13,6 +14,8 @@ export interface HostFacts {
   imagePath(image: AnyObject): ImageAvailability | undefined;
   /** Registers a callback for when an image becomes available (a pull finished). */
   onImageChange?(listener: () => void): void;
+  /** Where a VM's NoCloud seed image goes; without it no VM gets one. */
+  seedPath?(id: string): string;
   /** A referenced object from the agent's cache. */
   lookup(kind: string, project: string, name: string): AnyObject | undefined;
 }
@@ -39,6 +42,7 @@ export function desiredVm(vm: AnyObject, host: HostFacts): DesiredVm & { waiting
     accel: host.accel,
     ...(spec.disks?.length ? { disks: spec.disks } : {}),
     smbios: smbios(vm.id, (spec.nics?.length ?? 0) > 0),
+    ...(host.seedPath && wantsNocloudSeed(spec) ? { seed: { path: host.seedPath(vm.id) } } : {}),
   };
   return { ...base, config };
 }

@@ -24,9 +24,10 @@ test('every problem is reported with its path, in one invalid error', () => {
     nics: [{ tap: 'a-name-much-too-long', mac: '01:00:5e:00:00:01' }],
     smbios: { serial: 'bad\nline', uuid: 'nope' },
     kernel: { path: '/boot/vmlinuz', append: 'x'.repeat(3000) },
+    seed: { path: 'seed.iso' },
   } as unknown as VmConfig;
   assert.deepEqual(vmConfigProblems(bad).map((p) => p.path), [
-    'id', 'cpus', 'image.path', 'image.format', 'disks/1/name', 'disks/1/sizeGiB', 'nics/0/tap', 'nics/0/mac', 'smbios/serial', 'smbios/uuid', 'kernel.append',
+    'id', 'cpus', 'image.path', 'image.format', 'disks/1/name', 'disks/1/sizeGiB', 'nics/0/tap', 'nics/0/mac', 'smbios/serial', 'smbios/uuid', 'kernel.append', 'seed.path',
   ]);
   assert.throws(() => checkVmConfig(bad), (e: unknown) => e instanceof ApiError && e.code === 'invalid' && /^Cannot start vm "web-1": id must be/.test(e.message));
 });

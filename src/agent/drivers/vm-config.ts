@@ -25,6 +25,8 @@ export interface VmConfig {
   smbios?: { manufacturer?: string; product?: string; serial?: string; uuid?: string };
   /** Direct kernel boot instead of the disk's bootloader (read-only host paths). */
   kernel?: { path: string; initrd?: string; append?: string };
+  /** A NoCloud seed image (raw, read-only host path), attached as a read-only virtio disk: the cloud kernel has no built-in CD-ROM driver. */
+  seed?: { path: string };
 }
 
 const idPattern = /^[A-Za-z0-9_-]{1,64}$/;
@@ -79,6 +81,7 @@ export function vmConfigProblems(c: VmConfig): ErrorDetail[] {
       out.push({ path: 'kernel.append', message: 'must be at most 2048 printable ASCII characters' });
     }
   }
+  if (c.seed) absolute(out, 'seed.path', c.seed.path);
   return out;
 }
 

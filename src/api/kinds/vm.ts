@@ -78,6 +78,8 @@ export const VmSpec = Type.Object(
           privateParameters: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }), Type.String({ maxLength: 8192 }), { maxProperties: 128, additionalProperties: false })),
           packageUrl: Type.Optional(Type.String({ maxLength: 2048, pattern: '^https?://' })),
           timeoutSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 86400 })),
+          /** Attach a NoCloud `cidata` seed disk even when the VM has NICs (a VM without NICs always gets one). */
+          nocloud: Type.Optional(Type.Boolean()),
         },
         { additionalProperties: false },
       ),

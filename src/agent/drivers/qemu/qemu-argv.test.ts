@@ -41,7 +41,7 @@ test('a minimal TCG VM gets a sandboxed, default-free QEMU on its own files', ()
 `);
 });
 
-test('a KVM VM with disks, NICs, SMBIOS and a kernel drops to its user and lists every device', () => {
+test('a KVM VM with disks, a NoCloud seed, NICs, SMBIOS and a kernel drops to its user and lists every device', () => {
   const full: VmConfig = {
     ...minimal,
     accel: 'kvm',
@@ -49,6 +49,7 @@ test('a KVM VM with disks, NICs, SMBIOS and a kernel drops to its user and lists
     nics: [{ tap: 'crowd-t1', mac: '52:54:00:AB:CD:01' }, { tap: 'crowd-t2', mac: '52:54:00:ab:cd:02' }],
     smbios: { manufacturer: 'crowdcloud', product: 'crowd,vm', serial: 'ds=nocloud', uuid: '0b5e1c2a-1111-4222-8333-944455556666' },
     kernel: { path: '/boot/vmlinuz', initrd: '/boot/initrd.img', append: 'console=ttyS0 root=LABEL=root' },
+    seed: { path: '/var/lib/crowd/vms/vm_01J/seed.iso' },
   };
   assert.equal(lines(qemuArgv(full, paths, { runAs: 'crowd-qemu', machine: 'pc' })), `-name guest=web-1,debug-threads=on
 -machine pc,accel=kvm
@@ -75,6 +76,8 @@ test('a KVM VM with disks, NICs, SMBIOS and a kernel drops to its user and lists
 -device virtio-blk-pci,drive=disk1
 -drive if=none,id=disk2,file=/var/lib/crowd/vms/vm_01J/disk-logs.qcow2,format=qcow2,discard=unmap
 -device virtio-blk-pci,drive=disk2
+-drive if=none,id=seed,file=/var/lib/crowd/vms/vm_01J/seed.iso,format=raw,readonly=on
+-device virtio-blk-pci,drive=seed
 -netdev tap,id=net0,ifname=crowd-t1,script=no,downscript=no
 -device virtio-net-pci,netdev=net0,mac=52:54:00:ab:cd:01
 -netdev tap,id=net1,ifname=crowd-t2,script=no,downscript=no

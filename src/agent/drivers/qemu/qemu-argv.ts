@@ -58,6 +58,7 @@ export function qemuArgv(c: VmConfig, p: VmPaths, opts: QemuArgvOptions = {}): s
     argv.push('-drive', `if=none,id=disk${i + 1},file=${esc(p.disk(d.name))},format=qcow2,discard=unmap`);
     argv.push('-device', `virtio-blk-pci,drive=disk${i + 1}`);
   });
+  if (c.seed) argv.push('-drive', `if=none,id=seed,file=${esc(c.seed.path)},format=raw,readonly=on`, '-device', 'virtio-blk-pci,drive=seed');
   (c.nics ?? []).forEach((n, i) => {
     argv.push('-netdev', `tap,id=net${i},ifname=${n.tap},script=no,downscript=no`);
     argv.push('-device', `virtio-net-pci,netdev=net${i},mac=${n.mac.toLowerCase()}`);
