@@ -4,6 +4,7 @@
  * namespace, with the agent's metadata service in a child process there.
  * Everything started is torn down in reverse, also after a partial setup.
  */
+import { once } from 'node:events';
 import { spawn, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -185,19 +186,29 @@ function metadataIn(rig: Rig, ns: string, node: string): { update(vms: unknown, 
     const { MetadataService } = await import(${src('metadata/metadata-service.ts')});
     const { MetadataGuests } = await import(${src('agent/metadata-guests.ts')});
     const { silentLogger } = await import(${src('base/logger.ts')});
+    const { SecretStore } = await import(${src('agent/secret-store.ts')});
     const service = new MetadataService({ identify: (conn) => guests.identify(conn) });
-    const guests = new MetadataGuests({ place: { region: 'crowd', availabilityZone: ${JSON.stringify(node)} }, forget: (id) => service.forget(id), listen: () => service.listen([{ host: '169.254.169.254', port: 80 }]), logger: silentLogger() });
+    const guests = new MetadataGuests({ place: { region: 'crowd', availabilityZone: ${JSON.stringify(node)} }, forget: (id) => service.forget(id), listen: () => service.listen([{ host: '169.254.169.254', port: 80 }]), logger: silentLogger(), secrets: new SecretStore() });
     let queue = Promise.resolve();
-    process.on('message', (m) => { queue = queue.then(() => guests.update(m.vms, m.view, m.ready)); });
+    process.on('message', (m) => { queue = queue.then(() => guests.update(m.vms, m.view, m.ready)).catch((e) => console.error('metadata update failed:', e)).then(() => process.send({ done: m.seq })); });
     process.on('disconnect', () => process.exit(0));`;
   const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     cwd: resolve(import.meta.dirname, '../..'),
   });
   rig.children.push(child);
+  // Like the agent's own await, an update returns once the service took it (and is listening when ready), so VMs never start before it.
+  let seq = 0;
+  const done = new Map<number, () => void>();
+  child.on('message', (m: { done: number }) => done.get(m.done)?.());
   return {
     update: async (vms, view, ready) => {
-      if (child.connected) child.send({ vms, view, ready });
+      if (!child.connected) return;
+      const n = ++seq;
+      const acked = new Promise<void>((r) => done.set(n, r));
+      child.send({ vms, view, ready, seq: n });
+      await Promise.race([acked, once(child, 'exit')]);
+      done.delete(n);
     },
   };
 }
