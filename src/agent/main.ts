@@ -24,6 +24,7 @@ import { qemuEnv } from './drivers/qemu/config.ts';
 import { detectAccel } from './drivers/qemu/detect-accel.ts';
 import { QemuDriver } from './drivers/qemu/qemu-driver.ts';
 import { localImages } from './local-images.ts';
+import { NocloudSeeds } from './nocloud-seeds.ts';
 import { SecretStore } from './secret-store.ts';
 import { ImageCache } from './image-cache.ts';
 import { contentOpener } from './image-pull.ts';
@@ -137,10 +138,12 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
   const idPath = join(o.dataDir, 'identity.json');
   const fetchFn = fetchFor(id.fingerprint);
   const client = () => new Client({ baseUrl: id.server, authorization: `Bearer ${id.credential}`, ...(fetchFn ? { fetch: fetchFn } : {}) });
+  // The VMs' own folders: the driver's files and their NoCloud seeds, removed together on destroy.
+  const runDir = join(o.dataDir, 'vms');
   const driver: Driver =
     o.driver === 'fake'
       ? new FakeDriver()
-      : new QemuDriver({ runDir: join(o.dataDir, 'vms'), runner, ...(env.runAs !== undefined ? { runAs: env.runAs } : {}) });
+      : new QemuDriver({ runDir, runner, ...(env.runAs !== undefined ? { runAs: env.runAs } : {}) });
   const cache = new AgentCache(join(o.dataDir, 'cache.db'));
   const images = new ImageCache({
     dir: join(o.dataDir, 'images'),
@@ -155,15 +158,17 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
   const metadata: MetadataService = new MetadataService({ identify: (conn) => guests.identify(conn), logger: log });
   // Secret parameters live only here, in memory: the tunnel fills the store, the metadata guests serve it.
   const secrets = new SecretStore();
+  const place = { region: 'crowd', availabilityZone: id.node };
   const guests = new MetadataGuests({
     secrets,
-    place: { region: 'crowd', availabilityZone: id.node },
+    place,
     forget: (vmId) => metadata.forget(vmId),
     listen: () => metadata.listen([{ host: metadataIpv4, port: 80 }]),
     logger: log,
   });
   const agent = new Agent({
     ...(network ? { network, metadata: guests } : {}),
+    nocloud: new NocloudSeeds({ runner, runDir, place }),
     node: id.node,
     client,
     driver,
