@@ -145,7 +145,7 @@ test('cut off from the server, the agent keeps its VMs and restarts them per pol
     host.crash(db.id);
     host.crash(batch.id);
     const deadline = Date.now() + 10_000;
-    while ((await driver.inspect(db.id)).state !== 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((await driver.inspect(db.id)).state !== 'running' && Date.now() < deadline) await afterPasses(1);
     const restarted = await driver.inspect(db.id);
     assert.equal(restarted.state, 'running', 'restarted per policy while cut off');
     assert.notEqual(restarted.pid, pid);
