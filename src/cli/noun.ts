@@ -16,6 +16,8 @@ export interface Noun {
   addCreateFlags(cmd: Command): void;
   /** The spec built from the create flags; UsageError when a needed flag is missing. */
   spec(flags: Flags): Record<string, unknown>;
+  /** Write-only body fields beside the spec that flags carry (a VM's secret parameters), with -f too. */
+  writeOnly?(flags: Flags): Record<string, unknown>;
   /** Verbs only this noun has (e.g. `node join-token`), added after the generic ones. */
   addCommands?(cmd: Command, ctx: CliContext): void;
 }

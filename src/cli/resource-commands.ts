@@ -17,7 +17,7 @@ function printObject(ctx: CliContext, noun: Noun, obj: AnyObject, format: Output
   else ctx.print(message ?? renderObjects([obj], format, columnsOf(noun, false)));
 }
 
-/** The POST body of `create`: from `-f FILE`, else from the noun's flags; then --label and --metadata-json on top. */
+/** The POST body of `create`: from `-f FILE`, else from the noun's flags; then --label, --metadata-json and write-only fields on top. */
 async function createBody(ctx: CliContext, noun: Noun, name: string | undefined, flags: Flags): Promise<Record<string, unknown>> {
   let body: Record<string, unknown>;
   if (flags.file !== undefined) {
@@ -35,6 +35,7 @@ async function createBody(ctx: CliContext, noun: Noun, name: string | undefined,
   if (body.name === undefined) throw new UsageError(`Missing the name of the ${noun.kind} to create`);
   if (flags.label) body.labels = { ...(body.labels as Record<string, string> | undefined), ...(flags.label as Record<string, string>) };
   if (flags.metadataJson) body.metadata = flags.metadataJson;
+  Object.assign(body, noun.writeOnly?.(flags));
   return body;
 }
 

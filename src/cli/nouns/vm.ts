@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander';
 import type { VmNic } from '../../api/kinds/vm.ts';
-import { choiceFlag, collect, intFlag, mebibytesFlag } from '../flags.ts';
+import { choiceFlag, collect, intFlag, keyValueFlag, mebibytesFlag } from '../flags.ts';
 import { at, defined, need, type Flags, type Noun } from '../noun.ts';
 import { UsageError } from '../usage-error.ts';
 import { addVmActionCommands } from '../vm-actions.ts';
@@ -43,6 +43,9 @@ export const vmNoun: Noun = {
       .option('--disk <GiB>', 'override the machine type\'s root disk size', intFlag)
       .addOption(new Option('--power <state>', 'running or stopped').argParser(choiceFlag(['running', 'stopped'] as const)))
       .option('--ssh-key <key>', 'an authorized SSH public key (repeatable)', collect)
+      .option('--param <name=value>', 'a public OS parameter (repeatable)', keyValueFlag)
+      .option('--private-param <name=value>', 'a private OS parameter: stored, shown to no one but the VM (repeatable)', keyValueFlag)
+      .option('--secret-param <name=value>', 'a secret OS parameter: never stored, delivered once to the VM\'s host (repeatable)', keyValueFlag)
       .option('--node <name>', 'place on this node')
       .option('--site <name>', 'place at this site');
   },
@@ -55,7 +58,11 @@ export const vmNoun: Noun = {
       power: flags.power,
       sshKeys: flags.sshKey,
       placement: { node: flags.node, site: flags.site },
+      install: flags.param || flags.privateParam ? { mode: 'run', parameters: flags.param, privateParameters: flags.privateParam } : undefined,
     });
+  },
+  writeOnly(flags: Flags) {
+    return flags.secretParam ? { secretParameters: flags.secretParam } : {};
   },
   addCommands(cmd, ctx) {
     vmNicCommands(parseNic)(cmd, ctx);
