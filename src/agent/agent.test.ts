@@ -12,6 +12,7 @@ import { Client } from '../client/client.ts';
 import { Scheduler } from '../server/scheduler/scheduler.ts';
 import { buildTestApp, type TestApp } from '../server/test-app.ts';
 import { Agent } from './agent.ts';
+import { testAgent } from './test-agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import { FakeDriver, FakeHost } from './drivers/fake-driver.ts';
 import { localImages } from './local-images.ts';
@@ -111,15 +112,7 @@ test('cut off from the server, the agent keeps its VMs and restarts them per pol
   const ac = new AbortController();
   try {
     const credential = await t.enrol('host-2');
-    const agent = new Agent({
-      node: 'host-2',
-      client: () => new Client({ baseUrl: link.url, authorization: credential }),
-      driver,
-      cache,
-      clock: systemClock,
-      logger: silentLogger(),
-      host: { accel: 'tcg', imagePath: localImages(dir) },
-      tickMs: 50,
+    const agent = testAgent({ node: 'host-2', url: link.url, authorization: credential, driver, cache, imageDir: dir }, {
       onPass: () => {
         passes++;
         for (const w of passWaiters.splice(0)) w();

@@ -12,7 +12,6 @@ import { RoleAuthorizer } from '../auth/role-authorizer.ts';
 import { hashToken, StaticTokenAuthenticator } from '../auth/static-token.ts';
 import { systemClock } from '../base/clock.ts';
 import { createLogger, silentLogger } from '../base/logger.ts';
-import { Client } from '../client/client.ts';
 import { MetadataService } from '../metadata/metadata-service.ts';
 import { renderGuestDocuments } from '../metadata/guest-documents.ts';
 import { buildApp } from '../server/app.ts';
@@ -24,10 +23,9 @@ import { lostMessage } from '../server/secrets/secret-keeper.ts';
 import { TunnelRegistry } from '../server/tunnel/tunnel-registry.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
-import { Agent } from './agent.ts';
+import { testAgent } from './test-agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import { FakeDriver } from './drivers/fake-driver.ts';
-import { localImages } from './local-images.ts';
 import { guestInfo, MetadataGuests } from './metadata-guests.ts';
 import { parseSecrets, SecretStore } from './secret-store.ts';
 import { AgentTunnel } from './tunnel.ts';
@@ -85,16 +83,7 @@ test('secret parameters reach the host agent once and appear nowhere in the stor
     const { token: join_ } = await s.enrolment.createJoinToken({}, 'admin');
     const { credential } = await s.enrolment.enrol({ joinToken: join_, name: 'host-s', arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' });
     const driver = new FakeDriver();
-    const agent = new Agent({
-      node: 'host-s',
-      client: () => new Client({ baseUrl: url, authorization: `Bearer ${credential}` }),
-      driver,
-      cache,
-      clock: systemClock,
-      logger: silentLogger(),
-      host: { accel: 'tcg', imagePath: localImages(dir) },
-      tickMs: 50,
-    });
+    const agent = testAgent({ node: 'host-s', url: url, authorization: `Bearer ${credential}`, driver, cache, imageDir: dir });
     const secrets = new SecretStore();
     const connections = new EventEmitter();
     const tunnel = new AgentTunnel({

@@ -12,20 +12,18 @@ import { NodeCredentialAuthenticator } from '../auth/node-credential.ts';
 import { hashToken, StaticTokenAuthenticator } from '../auth/static-token.ts';
 import { systemClock } from '../base/clock.ts';
 import { silentLogger } from '../base/logger.ts';
-import { Client } from '../client/client.ts';
 import { buildApp } from '../server/app.ts';
 import { nodeRoutes } from '../server/routes/nodes.ts';
 import { Scheduler } from '../server/scheduler/scheduler.ts';
 import { buildTestApp, testToken } from '../server/test-app.ts';
 import { TunnelRegistry } from '../server/tunnel/tunnel-registry.ts';
 import type { Store } from '../store/store.ts';
-import { Agent } from './agent.ts';
+import { testAgent } from './test-agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import type { VmInfo } from './drivers/driver.ts';
 import { FakeDriver } from './drivers/fake-driver.ts';
 import { MetadataService } from '../metadata/metadata-service.ts';
 import { SecretStore } from './secret-store.ts';
-import { localImages } from './local-images.ts';
 import { AgentTunnel } from './tunnel.ts';
 
 /** A fake driver that says when reboot and reset reach it. */
@@ -76,16 +74,7 @@ async function setup(opts: { pipeCapBytes?: number } = {}) {
   const { credential } = await t.enrolment!.enrol({ joinToken: token, name: 'host-t', arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' });
   const driver = new RecordingDriver();
   const cache = new AgentCache(join(dir, 'cache.db'));
-  const agent = new Agent({
-    node: 'host-t',
-    client: () => new Client({ baseUrl: url, authorization: `Bearer ${credential}` }),
-    driver,
-    cache,
-    clock: systemClock,
-    logger: silentLogger(),
-    host: { accel: 'tcg', imagePath: localImages(dir) },
-    tickMs: 50,
-  });
+  const agent = testAgent({ node: 'host-t', url: url, authorization: `Bearer ${credential}`, driver, cache, imageDir: dir });
   // A metadata service that serves no guest is exactly the agent's pipe source.
   const pipes = new MetadataService({ identify: () => undefined, ...(opts.pipeCapBytes ? { pipeCapBytes: opts.pipeCapBytes } : {}) });
   const connections = new EventEmitter();
