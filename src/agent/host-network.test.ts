@@ -59,6 +59,7 @@ test('VMs on two networks get a bridge, VXLAN to the other hosts, taps, rules an
   assert.equal(webNic.geekMode, true);
   assert.deepEqual(webNic.rules, [{ direction: 'ingress', action: 'accept', protocol: 'tcp', ports: ['80'], remote: { set: memberSetName('default', 'admins') }, logPrefix: 'crowd web: ' }]);
   assert.equal(spec.ruleset.nics.find((n) => n.tap === tapName('vm_2', 0))!.router, true);
+  assert.equal(webNic.firewallKey, 'default/web,ssh', 'NICs with the same firewalls share chains');
   assert.deepEqual(spec.ruleset.sets, [{ name: memberSetName('default', 'admins'), addresses: ['10.9.0.3'] }]);
   assert.deepEqual(spec.bandwidth.find((b) => b.tap === tapName('vm_1', 0)), { tap: tapName('vm_1', 0), egressMbit: 100 });
   assert.deepEqual(spec.dnsmasq.map((d) => [d.network, d.ipv4?.router, d.ipv4?.dns, d.hosts.map((h) => h.ipv4), d.staticOnly]), [

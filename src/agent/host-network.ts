@@ -126,6 +126,8 @@ export function desiredHostNetwork(vms: AnyObject[], view: HostNetworkView | und
         ipv4: a.ipv4 ? [a.ipv4] : [],
         ipv6: a.ipv6 ? [a.ipv6] : [],
         rules: specs.flatMap(([f, s]) => s.rules.map((r) => ruleSpec(project, f, r))),
+        // NICs with the same firewalls share one chain pair on the host, which a firewall edit flushes in place.
+        firewallKey: `${project}/${specs.map(([f]) => f).join(',')}`,
         ...(specs.some(([, s]) => s.geekMode) ? { geekMode: true } : {}),
         ...(gw?.mode === 'vm' && gw.vm === vm.name ? { router: true } : {}),
       });

@@ -1,4 +1,5 @@
 import { parseIpPrefix, prefixText } from './ip-address.ts';
+import type { NftObject } from './nft-model.ts';
 
 /** One firewall rule as src/net takes it (the agent maps the API's rules onto this). */
 export interface FirewallRuleSpec {
@@ -103,24 +104,33 @@ function logText(where: string, prefix: string | undefined): string {
   return `log prefix "${prefix}" `;
 }
 
-/** A rule compiled for one NIC chain. */
+/** A rule compiled for a firewall chain. */
 export interface CompiledRule {
   /** Lines for the chain new (not established) packets walk, in rule order. */
   lines: string[];
   /** Lines established packets must pass too: packet-rate limits apply to whole flows. */
   established: string[];
-  /** The named limit this rule's lines share across address families and both paths. */
-  limit?: { name: string; definition: string };
+  /** The dynamic sets holding this rule's per-NIC rate limit buckets (one per address family). */
+  limitSets: NftObject[];
 }
 
+/** The NIC a packet belongs to in a chain of this direction: its bridge and address (receiver for ingress, sender for egress). */
+function nicKey(direction: FirewallRuleSpec['direction'], family: 4 | 6): string {
+  const ip = family === 4 ? 'ip' : 'ip6';
+  return direction === 'ingress' ? `oifname . ${ip} daddr` : `iifname . ${ip} saddr`;
+}
+
+const protocolFamily = (rule: FirewallRuleSpec) => (rule.protocol === 'icmp' ? 4 : rule.protocol === 'icmpv6' ? 6 : undefined);
+
 /**
- * Compiles one rule into nftables lines for a NIC's ingress or egress chain.
- * In an egress chain "accept" is `return`: the packet still has to pass the
- * receiving NIC's ingress chain in the same hook. A rate limit is one named
- * limit per rule: an accept rule drops what exceeds it, a drop/reject rule
- * acts on at most that much.
+ * Compiles one rule into nftables lines for a firewall's ingress or egress
+ * chain, shared by every NIC with that firewall. In an egress chain "accept"
+ * is `return`: the packet still has to pass the receiving NIC's ingress chain
+ * in the same hook. A rate limit holds per NIC address (`limitSet` names the
+ * dynamic sets of buckets, keyed by bridge and address): an accept rule drops
+ * what exceeds it, a drop/reject rule acts on at most that much.
  */
-export function compileRule(rule: FirewallRuleSpec, opts: { where: string; sets: ReadonlySet<string>; limitName: string }): CompiledRule {
+export function compileRule(rule: FirewallRuleSpec, opts: { where: string; sets: ReadonlySet<string>; limitSet: string }): CompiledRule {
   const { where } = opts;
   if (rule.direction !== 'ingress' && rule.direction !== 'egress') fail(where, `direction "${String(rule.direction)}" is not ingress or egress`);
   if (!['accept', 'drop', 'reject'].includes(rule.action)) fail(where, `action "${String(rule.action)}" is not accept, drop or reject`);
@@ -133,19 +143,35 @@ export function compileRule(rule: FirewallRuleSpec, opts: { where: string; sets:
         : rule.protocol === 'tcp' ? 'reject with tcp reset' : 'reject with icmpx admin-prohibited';
   const r = rule.rateLimit;
   if (r) checkRate(where, r);
-  const out: CompiledRule = { lines: [], established: [] };
-  if (r) out.limit = { name: opts.limitName, definition: `limit ${opts.limitName} { rate ${rule.action === 'accept' ? 'over ' : ''}${r.rate}/${r.per} }` };
-  const limited = `limit name "${opts.limitName}"`;
+  const out: CompiledRule = { lines: [], established: [], limitSets: [] };
+  const families = new Set<4 | 6>();
+  const limited = (family: 4 | 6) => {
+    families.add(family);
+    return `update @${opts.limitSet}_${family} { ${nicKey(rule.direction, family)} limit rate ${rule.action === 'accept' ? 'over ' : ''}${r!.rate}/${r!.per} }`;
+  };
   const newOnly = r?.unit === 'connections' ? 'ct state new ' : '';
   for (const remote of remoteMatches(where, rule, opts.sets)) {
     const proto = protocolMatch(where, rule, remote.family);
     if (proto === undefined) continue;
     const match = [remote.text, proto].filter(Boolean).join(' ');
     const prefix = match ? `${match} ` : '';
-    if (!r) out.lines.push(`${prefix}${log}${verdict}`);
-    else if (rule.action === 'accept') out.lines.push(`${prefix}${newOnly}${limited} drop`, `${prefix}${log}${verdict}`);
-    else out.lines.push(`${prefix}${newOnly}${limited} ${log}${verdict}`);
-    if (r?.unit === 'packets') out.established.push(`${prefix}${limited} drop`);
+    if (!r) {
+      out.lines.push(`${prefix}${log}${verdict}`);
+      continue;
+    }
+    const family = remote.family ?? protocolFamily(rule);
+    for (const f of family ? [family] : ([4, 6] as const)) {
+      if (rule.action === 'accept') out.lines.push(`${prefix}${newOnly}${limited(f)} drop`);
+      else out.lines.push(`${prefix}${newOnly}${limited(f)} ${log}${verdict}`);
+      if (r.unit === 'packets') out.established.push(`${prefix}${limited(f)} drop`);
+    }
+    if (rule.action === 'accept') out.lines.push(`${prefix}${log}${verdict}`);
   }
+  out.limitSets = [...families].sort().map((f) => ({
+    kind: 'set',
+    name: `${opts.limitSet}_${f}`,
+    head: `type ifname . ${f === 4 ? 'ipv4_addr' : 'ipv6_addr'}; size 65535; flags dynamic,timeout; timeout 1m;`,
+    items: [],
+  }));
   return out;
 }

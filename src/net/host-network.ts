@@ -1,13 +1,13 @@
 import { readdirSync } from 'node:fs';
 import type { Runner } from '../base/runner.ts';
-import { applyRuleset } from './apply-ruleset.ts';
+import { RulesetApplier, type RulesetApply } from './apply-ruleset.ts';
 import { applyTc } from './apply-tc.ts';
 import { renderDnsmasq, type DnsmasqOptions } from './dnsmasq-config.ts';
 import { applyDnsmasq, stopDnsmasq, type DnsmasqDeps, type DnsmasqOutcome } from './dnsmasq-process.ts';
 import { runHostSteps } from './host-step.ts';
 import { planLinks, type NetworkLinks } from './link-plan.ts';
 import { readLinkState } from './link-state.ts';
-import { renderRuleset, type RulesetOptions } from './nft-ruleset.ts';
+import { buildRuleset, type RulesetOptions } from './nft-ruleset.ts';
 import { planTc, type NicBandwidth } from './tc-plan.ts';
 
 /** Everything this host's networking should be, as the agent derives it from its VMs. */
@@ -22,6 +22,7 @@ export interface HostNetworkSpec {
 
 /** How much each layer changed (0 everywhere when the host was in sync). */
 export interface HostNetworkResult {
+  ruleset: RulesetApply;
   linkChanges: number;
   tcChanges: number;
   dnsmasq: Record<string, DnsmasqOutcome | 'stopped'>;
@@ -32,15 +33,20 @@ export interface HostNetworkResult {
  * interfaces, so it can exist before them and a new tap is never unguarded),
  * then links, bandwidth limits, and dnsmasq per network — stopping those of
  * networks that left. Every input is rendered or planned before the first change.
+ * Pass the same `ruleset` applier on every call for a host so that firewall
+ * changes go as deltas; without one the tables are replaced whole each time.
  */
-export async function applyHostNetwork(spec: HostNetworkSpec, deps: Omit<DnsmasqDeps, 'runner'> & { runner: Runner }): Promise<HostNetworkResult> {
+export async function applyHostNetwork(
+  spec: HostNetworkSpec,
+  deps: Omit<DnsmasqDeps, 'runner'> & { runner: Runner; ruleset?: RulesetApplier },
+): Promise<HostNetworkResult> {
   for (const d of spec.dnsmasq)
     if (d.runDir !== spec.dnsmasqRunDir) throw new Error(`Cannot apply network "${d.network}": its dnsmasq run dir differs from "${spec.dnsmasqRunDir}"`);
-  const text = renderRuleset(spec.ruleset);
+  const model = buildRuleset(spec.ruleset);
   const linkSteps = planLinks(spec.links, await readLinkState(deps.runner));
   planTc(spec.bandwidth, { qdiscs: new Map(), ifbs: new Map() });
   for (const d of spec.dnsmasq) renderDnsmasq(d);
-  await applyRuleset(deps.runner, text);
+  const ruleset = await (deps.ruleset ?? new RulesetApplier()).apply(deps.runner, model);
   await runHostSteps(deps.runner, linkSteps);
   const tcChanges = await applyTc(deps.runner, spec.bandwidth);
   const dnsmasq: HostNetworkResult['dnsmasq'] = {};
@@ -55,5 +61,5 @@ export async function applyHostNetwork(spec: HostNetworkSpec, deps: Omit<Dnsmasq
     await stopDnsmasq({ network, runDir: spec.dnsmasqRunDir }, deps);
     dnsmasq[network] = 'stopped';
   }
-  return { linkChanges: linkSteps.length, tcChanges, dnsmasq };
+  return { ruleset, linkChanges: linkSteps.length, tcChanges, dnsmasq };
 }

@@ -1,9 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FakeRunner } from '../base/runner.ts';
-import { applyRuleset } from './apply-ruleset.ts';
 import { assertGolden } from './golden.ts';
-import { renderRuleset, type NicRules, type RulesetOptions } from './nft-ruleset.ts';
+import { buildRuleset, renderRuleset, type NicRules, type RulesetOptions } from './nft-ruleset.ts';
 import { richRuleset } from './nft-ruleset.fixture.ts';
 
 test('the ruleset with every rule feature renders as the golden text', () => {
@@ -31,8 +29,8 @@ test('egress accept only returns, so the receiving NIC\'s ingress chain still de
     networks: [{ bridge: 'b' }],
     nics: [{ tap: 't', bridge: 'b', mac: '52:54:00:00:00:01', ipv4: ['10.0.0.2'], ipv6: [], rules: [{ direction: 'egress', action: 'accept', protocol: 'udp' }] }],
   });
-  assert.match(text, /chain out_t \{\n\t\tct state established,related return\n\t\tmeta l4proto udp return\n\t\}/);
-  assert.match(text, /\tchain in_t \{\n(?:\t\t.*\n)*\t\tdrop\n\t\}/);
+  assert.match(text, /chain out_[0-9a-f]{12} \{\n\t\tct state established,related return\n\t\tmeta l4proto udp return\n\t\}/);
+  assert.match(text, /\tchain in_[0-9a-f]{12} \{\n(?:\t\t.*\n)*\t\tdrop\n\t\}/);
 });
 
 const nic: NicRules = { tap: 't1', bridge: 'b1', mac: '52:54:00:00:00:01', ipv4: ['10.0.0.2'], ipv6: [], rules: [] };
@@ -59,14 +57,53 @@ test('bad rules and NICs are refused with the place and the reason', () => {
   for (const [patch, message] of cases) assert.throws(() => renderRuleset({ networks: [{ bridge: 'b1' }], nics: [{ ...nic, ...patch }] }), message);
 });
 
-test('packet-rate limits also hold for established flows, sharing one named limit per rule', () => {
+test('packet-rate limits also hold for established flows, one bucket per NIC address shared by both paths', () => {
   const text = renderRuleset({
     networks: [{ bridge: 'b' }],
     nics: [{ ...nic, bridge: 'b', rules: [{ direction: 'ingress', action: 'accept', protocol: 'icmp', rateLimit: { rate: 5, per: 'second', unit: 'packets' } }] }],
   });
-  assert.match(text, /\tlimit r_t1_0 \{ rate over 5\/second \}\n/);
-  assert.match(text, /\tchain est_in_t1 \{\n\t\tmeta l4proto icmp limit name "r_t1_0" drop\n\t\taccept\n\t\}/);
-  assert.match(text, /\tchain in_t1 \{\n\t\tct state established,related goto est_in_t1\n/);
+  const set = /\tset (l_[0-9a-f]{12}_0_[0-9a-f]{6}_4) \{ type ifname \. ipv4_addr; size 65535; flags dynamic,timeout; timeout 1m; \}\n/.exec(text)?.[1];
+  assert.ok(set, 'a dynamic set of per-NIC buckets');
+  const limited = `meta l4proto icmp update @${set} { oifname . ip daddr limit rate over 5/second } drop`;
+  assert.match(text, new RegExp(`\tchain (est_in_[0-9a-f]{12}) \\{\n\t\t${escape(limited)}\n\t\taccept\n\t\}`));
+  assert.match(text, new RegExp(`\tchain in_[0-9a-f]{12} \\{\n\t\tct state established,related goto est_in_[0-9a-f]{12}\n(?:\t\t.*\n)*\t\t${escape(limited)}\n\t\tmeta l4proto icmp accept\n`));
+});
+
+test('a rate limit on a rule for both families keeps one bucket set per family, keyed by the sender on egress', () => {
+  const text = renderRuleset({
+    networks: [{ bridge: 'b' }],
+    nics: [{ ...nic, bridge: 'b', rules: [{ direction: 'egress', action: 'drop', protocol: 'udp', rateLimit: { rate: 7, per: 'minute', unit: 'connections' } }] }],
+  });
+  assert.match(text, /meta l4proto udp ct state new update @l_\w+_4 \{ iifname \. ip saddr limit rate 7\/minute \} drop\n/);
+  assert.match(text, /meta l4proto udp ct state new update @l_\w+_6 \{ iifname \. ip6 saddr limit rate 7\/minute \} drop\n/);
+  assert.match(text, /set l_\w+_6 \{ type ifname \. ipv6_addr;/);
+});
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const chainsOf = (o: RulesetOptions) => buildRuleset(o)[1]!.objects.filter((x) => x.kind === 'chain').map((x) => x.name);
+
+test('NICs with one firewall share one chain pair, so the ruleset grows with NICs only by map and set elements', () => {
+  const rules: NicRules['rules'] = [
+    { direction: 'ingress', action: 'accept', protocol: 'tcp', ports: ['22'] },
+    { direction: 'egress', action: 'reject', protocol: 'tcp', ports: ['25'] },
+  ];
+  const many = (n: number, key?: string): RulesetOptions => ({
+    networks: [{ bridge: 'b' }],
+    nics: Array.from({ length: n }, (_, i) => ({
+      tap: `t${i}`, bridge: 'b', mac: `52:54:00:00:01:${i.toString(16).padStart(2, '0')}`, ipv4: [`10.0.1.${i + 2}`], ipv6: [], rules, ...(key ? { firewallKey: key } : {}),
+    })),
+  });
+  assert.deepEqual(chainsOf(many(50)), chainsOf(many(2)));
+  assert.equal(chainsOf(many(50)).length, 3 + 2, 'three hooks and one chain pair');
+  const small = renderRuleset(many(2)).split('\n').length;
+  assert.equal(renderRuleset(many(50)).split('\n').length, small, 'more NICs add elements on the same lines, no lines');
+  assert.notDeepEqual(chainsOf(many(2, 'default/web')), chainsOf(many(2)), 'a key names the chains instead of their content');
+});
+
+test('one firewall key with two different rule lists is refused', () => {
+  const a: NicRules = { ...nic, firewallKey: 'web' };
+  const b: NicRules = { ...nic, tap: 't2', mac: '52:54:00:00:00:02', ipv4: ['10.0.0.3'], firewallKey: 'web', geekMode: true };
+  assert.throws(() => renderRuleset({ networks: [{ bridge: 'b1' }], nics: [a, b] }), /Cannot render NIC "t2": firewall key "web" has other rules than on NIC "t1"/);
 });
 
 test('two NICs may not claim one address on a bridge, but may on different bridges', () => {
@@ -82,10 +119,4 @@ test('bad networks and sets are refused', () => {
   assert.throws(() => renderRuleset({ networks: [{ bridge: 'b1', vxlan: 'b1' }], nics: [] }), /interface "b1" is used twice/);
   assert.throws(() => renderRuleset({ networks: [], nics: [], sets: [{ name: 'Web', addresses: [] }] }), /member set "Web": not a DNS label/);
   assert.throws(() => renderRuleset({ networks: [], nics: [], sets: [{ name: 'w', addresses: ['x'] }] }), /"x" is not an address or CIDR/);
-});
-
-test('the ruleset is applied in one nft transaction from standard input', async () => {
-  const fake = new FakeRunner();
-  await applyRuleset(fake, 'table inet crowd {}\n');
-  assert.deepEqual(fake.calls, [{ argv: ['nft', '-f', '-'], input: 'table inet crowd {}\n' }]);
 });

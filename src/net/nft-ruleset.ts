@@ -1,7 +1,13 @@
-import { compileRule, memberSetNames, memberSetPattern, type FirewallRuleSpec } from './firewall-rule.ts';
-import { ipv6Hex, linkLocalFromMac, normalizeMac, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
+import { bridgeTable, metadataIpv4, metadataIpv6 } from './bridge-table.ts';
 import { compareText } from './compare-text.ts';
+import { firewallChains, type FirewallChains } from './firewall-chains.ts';
+import { memberSetNames, memberSetPattern, type FirewallRuleSpec } from './firewall-rule.ts';
 import { isInterfaceName } from './interface-name.ts';
+import { linkLocalFromMac, normalizeMac, parseIpAddress, parseIpPrefix, prefixText } from './ip-address.ts';
+import { rulesetText, type NftObject, type NftTable, type RulesetModel } from './nft-model.ts';
+import { shortHash } from './short-hash.ts';
+
+export { metadataIpv4, metadataIpv6 } from './bridge-table.ts';
 
 /** A network's bridge as the ruleset sees it. */
 export interface RulesetNetwork {
@@ -16,6 +22,12 @@ export interface RulesetNetwork {
 /** One VM NIC: what it may send from, and the firewall rules in order. */
 export interface NicRules {
   tap: string;
+  /**
+   * Names the rule list (the agent passes the NIC's firewalls): NICs with one
+   * key share one chain pair, which a change of those rules flushes in place.
+   * Without it, NICs with equal rules share chains named after their content.
+   */
+  firewallKey?: string;
   bridge: string;
   mac: string;
   ipv4: string[];
@@ -40,12 +52,7 @@ export interface RulesetOptions {
   sets?: MemberSet[];
 }
 
-/** Where guests find the metadata service (served by their own host only). */
-export const metadataIpv4 = '169.254.169.254';
-export const metadataIpv6 = 'fe80::a9fe:a9fe';
-
 const q = (s: string) => `"${s}"`;
-const elements = (xs: string[]) => (xs.length ? ` elements = { ${xs.join(', ')} };` : '');
 
 interface NicPlan {
   nic: NicRules;
@@ -68,62 +75,6 @@ function checkNic(nic: NicRules, bridges: Set<string>): NicPlan {
   return { nic, mac, v4: nic.ipv4.map(addr(4)).sort(), v6: nic.ipv6.map(addr(6)).sort(), linkLocal: linkLocalFromMac(mac) };
 }
 
-function spoofChain(p: NicPlan): string[] {
-  const { nic, mac } = p;
-  const out = [`\tchain spoof_${nic.tap} {`, `\t\tether saddr != ${mac} drop`, `\t\tether type arp arp saddr ether != ${mac} drop`];
-  if (!nic.router) {
-    if (p.v4.length) {
-      out.push(
-        `\t\tether type arp arp saddr ip != { 0.0.0.0, ${p.v4.join(', ')} } drop`,
-        '\t\tether type ip ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return',
-        `\t\tether type ip ip saddr != { ${p.v4.join(', ')} } drop`,
-      );
-    } else out.push('\t\tether type { arp, ip } drop');
-    out.push(
-      '\t\tether type ip6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld-listener-report, mld2-listener-report } return',
-      `\t\tether type ip6 ip6 saddr != { ${[p.linkLocal, ...p.v6].join(', ')} } drop`,
-      // Neighbour advertisements: the target address (at bit 384) and the target MAC option (bit 528) must be the NIC's own.
-      `\t\tether type ip6 icmpv6 type nd-neighbor-advert @nh,384,128 != { ${[p.linkLocal, ...p.v6].map(ipv6Hex).join(', ')} } drop`,
-      `\t\tether type ip6 icmpv6 type nd-neighbor-advert @nh,528,48 != 0x${mac.replace(/:/g, '')} drop`,
-      '\t\tether type ip6 icmpv6 type { nd-router-advert, nd-redirect } drop',
-    );
-  }
-  out.push('\t\tether type ip udp sport 67 drop', '\t\tether type ip6 udp sport 547 drop', '\t\tether type != { arp, ip, ip6 } drop', '\t}');
-  return out;
-}
-
-/** A NIC's chains and the named limits its rules share. */
-function nicChains(p: NicPlan, sets: ReadonlySet<string>): { chains: string[]; limits: string[] } {
-  const { nic } = p;
-  const compiled = nic.rules.map((r, i) => ({
-    direction: r.direction,
-    ...compileRule(r, { where: `rule ${i} of NIC "${nic.tap}"`, sets, limitName: `r_${nic.tap}_${i}` }),
-  }));
-  const pick = (dir: 'ingress' | 'egress', what: 'lines' | 'established') =>
-    compiled.flatMap((c) => (c.direction === dir ? c[what] : [])).map((l) => `\t\t${l}`);
-  const chains: string[] = [];
-  const chain = (name: string, body: string[]) => chains.push(`\tchain ${name} {`, ...body, '\t}');
-  const established = (dir: 'ingress' | 'egress', name: string, done: string) => {
-    const lines = pick(dir, 'established');
-    if (!lines.length) return [`\t\tct state established,related ${done}`];
-    chain(`est_${name}`, [...lines, ...(done === 'accept' ? ['\t\taccept'] : [])]);
-    return [`\t\tct state established,related goto est_${name}`];
-  };
-  const inbound = [
-    ...established('ingress', `in_${nic.tap}`, 'accept'),
-    '\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept',
-    '\t\tudp sport 67 udp dport 68 accept',
-    '\t\tudp sport 547 udp dport 546 accept',
-    ...(nic.geekMode ? ['\t\ttcp dport 22 accept'] : []),
-    ...pick('ingress', 'lines'),
-    '\t\tdrop',
-  ];
-  const outbound = [...established('egress', `out_${nic.tap}`, 'return'), ...pick('egress', 'lines')];
-  chain(`in_${nic.tap}`, inbound);
-  chain(`out_${nic.tap}`, outbound);
-  return { chains, limits: compiled.flatMap((c) => (c.limit ? [`\t${c.limit.definition}`] : [])) };
-}
-
 function checkSets(sets: MemberSet[]): Map<string, { v4: string[]; v6: string[] }> {
   const out = new Map<string, { v4: string[]; v6: string[] }>();
   for (const s of sets) {
@@ -141,104 +92,90 @@ function checkSets(sets: MemberSet[]): Map<string, { v4: string[]; v6: string[] 
   return out;
 }
 
-function bridgeTable(nics: NicPlan[], vxlans: string[]): string[] {
-  const spoofMap = nics.map((p) => `${q(p.nic.tap)} : jump spoof_${p.nic.tap}`);
-  return [
-    'table bridge crowd {',
-    `\tset vxlans { type ifname;${elements(vxlans.map(q))} }`,
-    `\tmap spoof { type ifname : verdict;${elements(spoofMap)} }`,
-    '\tchain prerouting {',
-    '\t\ttype filter hook prerouting priority -300; policy accept;',
-    '\t\tiifname vmap @spoof',
-    '\t}',
-    '\tchain forward {',
-    '\t\ttype filter hook forward priority -300; policy accept;',
-    `\t\tether type ip ip daddr ${metadataIpv4} drop`,
-    `\t\tether type ip6 ip6 daddr ${metadataIpv6} drop`,
-    '\t}',
-    '\tchain input {',
-    '\t\ttype filter hook input priority -300; policy accept;',
-    '\t\tiifname @vxlans drop',
-    '\t}',
-    '\tchain output {',
-    '\t\ttype filter hook output priority -300; policy accept;',
-    '\t\toifname @vxlans drop',
-    '\t}',
-    ...nics.flatMap(spoofChain),
-    '}',
-  ];
+/** Compiles each distinct firewall combination once; every NIC gets the chain pair of its combination. */
+function nicFirewalls(nics: NicPlan[], sets: ReadonlySet<string>): { byTap: Map<string, FirewallChains>; objects: NftObject[] } {
+  const byKey = new Map<string, { content: string; tap: string; chains: FirewallChains }>();
+  const byTap = new Map<string, FirewallChains>();
+  for (const p of nics) {
+    const input = { rules: p.nic.rules, ...(p.nic.geekMode ? { geekMode: true } : {}) };
+    const content = JSON.stringify(input);
+    const key = p.nic.firewallKey !== undefined ? `key:${p.nic.firewallKey}` : `content:${content}`;
+    let have = byKey.get(key);
+    if (have && have.content !== content)
+      throw new Error(`Cannot render NIC "${p.nic.tap}": firewall key "${p.nic.firewallKey}" has other rules than on NIC "${have.tap}"`);
+    if (!have) {
+      have = { content, tap: p.nic.tap, chains: firewallChains(shortHash(key), input, { where: `NIC "${p.nic.tap}"`, sets }) };
+      byKey.set(key, have);
+    }
+    byTap.set(p.nic.tap, have.chains);
+  }
+  // Sets before the chains that use them; chains by name, so `est_…` comes before the chain that jumps there.
+  const order = (o: NftObject) => `${o.kind === 'chain' ? 1 : 0}${o.name}`;
+  const objects = [...byKey.values()].flatMap((c) => c.chains.objects).sort((a, b) => compareText(order(a), order(b)));
+  return { byTap, objects };
 }
 
-function inetTable(opts: RulesetOptions, nics: NicPlan[], sets: Map<string, { v4: string[]; v6: string[] }>): string[] {
+function inetTable(opts: RulesetOptions, nics: NicPlan[], sets: Map<string, { v4: string[]; v6: string[] }>): NftTable {
   const networks = [...opts.networks].sort((a, b) => compareText(a.bridge, b.bridge));
   const bridges = networks.map((n) => q(n.bridge));
-  const entry = (p: NicPlan, addr: string, chain: string) => `${q(p.nic.bridge)} . ${addr} : jump ${chain}_${p.nic.tap}`;
-  const v4 = (chain: string) => nics.flatMap((p) => p.v4.map((a) => entry(p, a, chain)));
-  const v6 = (chain: string) => nics.flatMap((p) => [p.linkLocal, ...p.v6].map((a) => entry(p, a, chain)));
-  const setLines = [...sets.entries()].sort(([a], [b]) => compareText(a, b)).flatMap(([name, s]) => {
+  const firewalls = nicFirewalls(nics, new Set(sets.keys()));
+  const entry = (p: NicPlan, addr: string, dir: 'inbound' | 'outbound') => `${q(p.nic.bridge)} . ${addr} : jump ${firewalls.byTap.get(p.nic.tap)![dir]}`;
+  const v4 = (dir: 'inbound' | 'outbound') => nics.flatMap((p) => p.v4.map((a) => entry(p, a, dir)));
+  const v6 = (dir: 'inbound' | 'outbound') => nics.flatMap((p) => [p.linkLocal, ...p.v6].map((a) => entry(p, a, dir)));
+  const obj = (kind: NftObject['kind'], name: string, head: string, items: string[]): NftObject => ({ kind, name, head, items });
+  const memberSets = [...sets.entries()].sort(([a], [b]) => compareText(a, b)).flatMap(([name, s]) => {
     const n = memberSetNames(name);
-    return [
-      `\tset ${n.v4} { type ipv4_addr; flags interval;${elements(s.v4)} }`,
-      `\tset ${n.v6} { type ipv6_addr; flags interval;${elements(s.v6)} }`,
-    ];
+    return [obj('set', n.v4, 'type ipv4_addr; flags interval;', s.v4), obj('set', n.v6, 'type ipv6_addr; flags interval;', s.v6)];
   });
   const dns = networks.filter((n) => n.dns).map((n) => q(n.bridge));
-  const perNic = nics.map((p) => nicChains(p, new Set(sets.keys())));
   const nat = networks.filter((n) => n.natSubnet !== undefined);
-  return [
-    'table inet crowd {',
-    `\tset bridges { type ifname;${elements(bridges)} }`,
-    ...setLines,
-    ...perNic.flatMap((n) => n.limits),
-    `\tmap ingress_v4 { type ifname . ipv4_addr : verdict;${elements(v4('in'))} }`,
-    `\tmap ingress_v6 { type ifname . ipv6_addr : verdict;${elements(v6('in'))} }`,
-    `\tmap egress_v4 { type ifname . ipv4_addr : verdict;${elements(v4('out'))} }`,
-    `\tmap egress_v6 { type ifname . ipv6_addr : verdict;${elements(v6('out'))} }`,
-    '\tchain forward {',
-    '\t\ttype filter hook forward priority 0; policy accept;',
-    `\t\tip daddr ${metadataIpv4} drop`,
-    `\t\tip6 daddr ${metadataIpv6} drop`,
-    ...networks.map((n) => `\t\tiifname ${q(n.bridge)} oifname @bridges oifname != ${q(n.bridge)} drop`),
-    '\t\tct state invalid drop',
-    '\t\tiifname . ip saddr vmap @egress_v4',
-    '\t\tiifname . ip6 saddr vmap @egress_v6',
-    '\t\toifname . ip daddr vmap @ingress_v4',
-    '\t\toifname . ip6 daddr vmap @ingress_v6',
-    '\t\tct state established,related accept',
-    '\t}',
-    '\tchain input {',
-    '\t\ttype filter hook input priority 0; policy accept;',
-    '\t\tiifname != @bridges accept',
-    '\t\tct state established,related accept',
-    '\t\tiifname . ip saddr vmap @egress_v4',
-    '\t\tiifname . ip6 saddr vmap @egress_v6',
-    '\t\tudp dport { 67, 547 } accept',
-    '\t\tmeta l4proto { icmp, ipv6-icmp } accept',
-    `\t\tip daddr ${metadataIpv4} tcp dport 80 accept`,
-    `\t\tip6 daddr ${metadataIpv6} tcp dport 80 accept`,
-    ...(dns.length ? [`\t\tiifname { ${dns.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`] : []),
-    '\t\tdrop',
-    '\t}',
-    '\tchain output {',
-    '\t\ttype filter hook output priority 0; policy accept;',
-    `\t\tip saddr ${metadataIpv4} tcp sport 80 ip ttl set 1`,
-    `\t\tip6 saddr ${metadataIpv6} tcp sport 80 ip6 hoplimit set 1`,
-    '\t\toifname != @bridges accept',
-    '\t\tct state established,related accept',
-    '\t\toifname . ip daddr vmap @ingress_v4',
-    '\t\toifname . ip6 daddr vmap @ingress_v6',
-    '\t}',
-    ...(nat.length
-      ? [
-          '\tchain postrouting {',
-          '\t\ttype nat hook postrouting priority srcnat; policy accept;',
-          ...nat.map((n) => `\t\tip saddr ${n.natSubnet} oifname != ${q(n.bridge)} masquerade`),
-          '\t}',
-        ]
-      : []),
-    ...perNic.flatMap((n) => n.chains),
-    '}',
-  ];
+  return {
+    family: 'inet',
+    name: 'crowd',
+    objects: [
+      obj('set', 'bridges', 'type ifname;', bridges),
+      ...memberSets,
+      obj('map', 'ingress_v4', 'type ifname . ipv4_addr : verdict;', v4('inbound')),
+      obj('map', 'ingress_v6', 'type ifname . ipv6_addr : verdict;', v6('inbound')),
+      obj('map', 'egress_v4', 'type ifname . ipv4_addr : verdict;', v4('outbound')),
+      obj('map', 'egress_v6', 'type ifname . ipv6_addr : verdict;', v6('outbound')),
+      obj('chain', 'forward', 'type filter hook forward priority 0; policy accept;', [
+        `ip daddr ${metadataIpv4} drop`,
+        `ip6 daddr ${metadataIpv6} drop`,
+        ...networks.map((n) => `iifname ${q(n.bridge)} oifname @bridges oifname != ${q(n.bridge)} drop`),
+        'ct state invalid drop',
+        'iifname . ip saddr vmap @egress_v4',
+        'iifname . ip6 saddr vmap @egress_v6',
+        'oifname . ip daddr vmap @ingress_v4',
+        'oifname . ip6 daddr vmap @ingress_v6',
+        'ct state established,related accept',
+      ]),
+      obj('chain', 'input', 'type filter hook input priority 0; policy accept;', [
+        'iifname != @bridges accept',
+        'ct state established,related accept',
+        'iifname . ip saddr vmap @egress_v4',
+        'iifname . ip6 saddr vmap @egress_v6',
+        'udp dport { 67, 547 } accept',
+        'meta l4proto { icmp, ipv6-icmp } accept',
+        `ip daddr ${metadataIpv4} tcp dport 80 accept`,
+        `ip6 daddr ${metadataIpv6} tcp dport 80 accept`,
+        ...(dns.length ? [`iifname { ${dns.join(', ')} } meta l4proto { tcp, udp } th dport 53 accept`] : []),
+        'drop',
+      ]),
+      obj('chain', 'output', 'type filter hook output priority 0; policy accept;', [
+        `ip saddr ${metadataIpv4} tcp sport 80 ip ttl set 1`,
+        `ip6 saddr ${metadataIpv6} tcp sport 80 ip6 hoplimit set 1`,
+        'oifname != @bridges accept',
+        'ct state established,related accept',
+        'oifname . ip daddr vmap @ingress_v4',
+        'oifname . ip6 daddr vmap @ingress_v6',
+      ]),
+      ...(nat.length
+        ? [obj('chain', 'postrouting', 'type nat hook postrouting priority srcnat; policy accept;', nat.map((n) => `ip saddr ${n.natSubnet} oifname != ${q(n.bridge)} masquerade`))]
+        : []),
+      ...firewalls.objects,
+    ],
+  };
 }
 
 function checkNetworks(networks: RulesetNetwork[]): void {
@@ -257,21 +194,19 @@ function checkNetworks(networks: RulesetNetwork[]): void {
 }
 
 /**
- * Pure: the whole crowdcloud ruleset as one `nft -f` script that deletes and
- * recreates only crowdcloud's two tables in one transaction.
+ * Pure: the whole crowdcloud ruleset as data — two tables, whose size grows
+ * with NICs only by set and map elements:
  *
- * - `table bridge crowd`: per-tap anti-spoofing before anything else sees a
- *   frame (MAC, ARP, source IPs, neighbour advertisements; no DHCP server
- *   replies or RAs from guests),
- *   the metadata addresses never bridged, and host frames never sent to or
- *   taken from the VXLAN ports (DHCP, RA and gateway stay host-local).
- * - `table inet crowd`: stateful per-NIC firewalls (bridged traffic reaches
- *   these hooks through the bridges' nf_call_iptables; established flows
- *   skip the rules but not their packet-rate limits), networks isolated
- *   from each other, guests reaching only DHCP, ICMP, metadata (and DNS) on
- *   the host, TTL/hop limit 1 on metadata replies, masquerade for host-gateway networks.
+ * - `table bridge crowd`: anti-spoofing for every tap (see bridgeTable).
+ * - `table inet crowd`: stateful firewalls (bridged traffic reaches these
+ *   hooks through the bridges' nf_call_iptables), one chain pair per distinct
+ *   firewall combination, found through `bridge . address` verdict maps;
+ *   established flows skip the rules but not their packet-rate limits;
+ *   networks isolated from each other, guests reaching only DHCP, ICMP,
+ *   metadata (and DNS) on the host, TTL/hop limit 1 on metadata replies,
+ *   masquerade for host-gateway networks.
  */
-export function renderRuleset(opts: RulesetOptions): string {
+export function buildRuleset(opts: RulesetOptions): RulesetModel {
   checkNetworks(opts.networks);
   const sets = checkSets(opts.sets ?? []);
   const bridges = new Set(opts.networks.map((n) => n.bridge));
@@ -285,15 +220,12 @@ export function renderRuleset(opts: RulesetOptions): string {
       taken.set(claim, p.nic.tap);
     }
   }
-  const vxlans = opts.networks.flatMap((n) => (n.vxlan ? [n.vxlan] : [])).sort();
-  return [
-    '# crowdcloud host firewall: generated, do not edit',
-    'table bridge crowd {}',
-    'delete table bridge crowd',
-    'table inet crowd {}',
-    'delete table inet crowd',
-    ...bridgeTable(nics, vxlans),
-    ...inetTable(opts, nics, sets),
-    '',
-  ].join('\n');
+  const vxlans = opts.networks.flatMap((n) => (n.vxlan ? [n.vxlan] : []));
+  const taps = nics.map((p) => ({ tap: p.nic.tap, mac: p.mac, v4: p.v4, v6: [p.linkLocal, ...p.v6], ...(p.nic.router ? { router: true } : {}) }));
+  return [bridgeTable(taps, vxlans), inetTable(opts, nics, sets)];
+}
+
+/** Pure: the whole ruleset as one `nft -f` script replacing only crowdcloud's two tables, in one transaction. */
+export function renderRuleset(opts: RulesetOptions): string {
+  return rulesetText(buildRuleset(opts));
 }

@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { missingRoot, missingTools } from '../base/require-tool.ts';
 import { ExecRunner, type Runner } from '../base/runner.ts';
 import { applyLinks } from './apply-links.ts';
-import { applyRuleset } from './apply-ruleset.ts';
+import { applyRuleset, RulesetApplier } from './apply-ruleset.ts';
 import { applyTc } from './apply-tc.ts';
 import type { DnsmasqOptions } from './dnsmasq-config.ts';
 import { applyDnsmasq, stopDnsmasq } from './dnsmasq-process.ts';
@@ -18,7 +18,7 @@ import { planLinks, type NetworkLinks } from './link-plan.ts';
 import { readLinkState } from './link-state.ts';
 import { eui64Address } from './ip-address.ts';
 import { NamespacedRunner } from './namespaced-runner.ts';
-import { renderRuleset, type NicRules, type RulesetOptions } from './nft-ruleset.ts';
+import { buildRuleset, renderRuleset, type NicRules, type RulesetOptions } from './nft-ruleset.ts';
 import { richRuleset } from './nft-ruleset.fixture.ts';
 
 const skip = missingRoot() ?? missingTools('ip', 'nft', 'dnsmasq', 'bridge', 'tc', 'sysctl', 'busybox', 'socat');
@@ -87,6 +87,53 @@ test('the rich golden ruleset loads into a real nftables, twice', { skip }, asyn
     await applyRuleset(host, renderRuleset(richRuleset));
     const { stdout } = await host.run({ argv: ['nft', 'list', 'tables'] });
     assert.deepEqual(stdout.trim().split('\n'), ['table bridge crowd', 'table inet crowd']);
+  } finally {
+    await ns.removeAll();
+  }
+});
+
+/**
+ * `nft list table` of both crowd tables, as a comparable text: objects sorted by name and each set's
+ * elements in one order (the kernel lists objects and hash-set elements in the order they were added).
+ */
+async function listed(r: Runner): Promise<string> {
+  const out: string[] = [];
+  for (const family of ['bridge', 'inet']) {
+    const text = (await r.run({ argv: ['nft', 'list', 'table', family, 'crowd'] })).stdout;
+    const objects = (text.match(/^\t(?:set|map|chain) \S+ \{\n[\s\S]*?^\t\}$/gm) ?? []).map((o) =>
+      o.replace(/elements = \{([^}]*)\}/g, (_, xs: string) => `elements = { ${xs.split(',').map((x) => x.trim()).sort().join(', ')} }`),
+    );
+    out.push(`table ${family} crowd`, ...objects.sort());
+  }
+  return out.join('\n');
+}
+
+test('every kind of change applied as a delta leaves exactly the kernel ruleset a full apply leaves', { skip }, async () => {
+  const ns = new Namespaces();
+  try {
+    const [delta, full] = [await ns.add('d'), await ns.add('f')];
+    const applier = new RulesetApplier();
+    const web = (port: string): FirewallRuleSpec[] => [
+      { direction: 'ingress', action: 'accept', protocol: 'tcp', ports: [port], remote: { set: 'web' } },
+      { direction: 'ingress', action: 'accept', protocol: 'icmp', rateLimit: { rate: 5, per: 'second', unit: 'packets' } },
+    ];
+    const nic = (i: number, rules: FirewallRuleSpec[], key: string, bridge = 'crbr1'): NicRules => ({
+      tap: `crnic${i}`, bridge, mac: `52:54:00:00:10:0${i}`, ipv4: [`10.0.${bridge === 'crbr1' ? 0 : 1}.${i + 10}`], ipv6: [], rules, firewallKey: key,
+    });
+    const blue = { bridge: 'crbr1', vxlan: 'crvx1' };
+    const steps: [string, RulesetOptions][] = [
+      ['a firewall edit', { ...richRuleset, nics: [...richRuleset.nics, nic(1, web('443'), 'web'), nic(2, web('443'), 'web')] }],
+      ['another edit', { ...richRuleset, nics: [...richRuleset.nics, nic(1, web('8443'), 'web'), nic(2, web('8443'), 'web')] }],
+      ['a NIC and a network arriving', { ...richRuleset, networks: [...richRuleset.networks, { bridge: 'crbr3' }], nics: [...richRuleset.nics, nic(1, web('8443'), 'web'), nic(2, web('8443'), 'web'), nic(3, [], 'none', 'crbr3')] }],
+      ['member set changes', { ...richRuleset, sets: [{ name: 'web', addresses: ['10.0.0.7', 'fd00::7'] }, { name: 'empty-one', addresses: ['192.0.2.0/24'] }], nics: [...richRuleset.nics, nic(1, web('8443'), 'web')] }],
+      ['a firewall and NICs leaving', { networks: [blue], nics: [nic(1, [], 'none')] }],
+    ];
+    await applier.apply(delta, buildRuleset(richRuleset));
+    for (const [what, opts] of steps) {
+      assert.equal(await applier.apply(delta, buildRuleset(opts)), 'delta', what);
+      await applyRuleset(full, renderRuleset(opts));
+      assert.equal(await listed(delta), await listed(full), what);
+    }
   } finally {
     await ns.removeAll();
   }
@@ -162,6 +209,9 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
         ? { networks: [{ bridge: 'crbr1', vxlan: 'crvx1', natSubnet: '10.77.0.0/24' }, { bridge: 'crbr2' }], nics: [nic(g, rules), g3Nic()] }
         : { networks: [{ bridge: 'crbr1', vxlan: 'crvx1' }], nics: [nic(g, rules)] };
     const ruleset = (g: (typeof guests)[number], rules: FirewallRuleSpec[]) => renderRuleset(rulesetOptions(g, rules));
+    // Host b keeps what it applied, so its firewall changes below go to the kernel as deltas.
+    const rulesetB = new RulesetApplier();
+    const changeB = async (rules: FirewallRuleSpec[]) => assert.equal(await rulesetB.apply(b, buildRuleset(rulesetOptions(guests[1]!, rules))), 'delta');
     const icmp: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmp' };
     const echo6: FirewallRuleSpec = { direction: 'ingress', action: 'accept', protocol: 'icmpv6', icmpTypes: [128] };
     const dhcp = (dir: string, g: (typeof guests)[number]): DnsmasqOptions => ({
@@ -182,8 +232,8 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
       dnsmasq: [dhcp(dnsmasqDirs[1]!, guests[1]!)],
       dnsmasqRunDir: dnsmasqDirs[1]!,
     };
-    assert.deepEqual((await applyHostNetwork(hostB, { runner: b })).dnsmasq, { blue: 'started' });
-    assert.deepEqual(await applyHostNetwork(hostB, { runner: b }), { linkChanges: 0, tcChanges: 0, dnsmasq: { blue: 'unchanged' } });
+    assert.deepEqual((await applyHostNetwork(hostB, { runner: b, ruleset: rulesetB })).dnsmasq, { blue: 'started' });
+    assert.deepEqual(await applyHostNetwork(hostB, { runner: b, ruleset: rulesetB }), { ruleset: 'full', linkChanges: 0, tcChanges: 0, dnsmasq: { blue: 'unchanged' } });
     const fdb = await b.run({ argv: ['bridge', 'fdb', 'show', 'dev', 'crvx1'] });
     assert.match(fdb.stdout, /00:00:00:00:00:00 dst 192\.0\.2\.1 self permanent/);
 
@@ -215,7 +265,7 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     await listen(`${tag}g2`, 8080, children);
     const connect = ['socat', '-t', '2', '-', 'TCP:10.77.0.12:8080,connect-timeout=3'];
     assert.equal(await succeeds(g1, connect), false, 'port 8080 is rejected');
-    await applyRuleset(b, ruleset(guests[1]!, [icmp, { ...tcp8080, action: 'accept' }]));
+    await changeB([icmp, { ...tcp8080, action: 'accept' }]);
     const reply = await g1.run({ argv: connect, timeoutMs: 20_000 });
     assert.equal(reply.stdout.trim(), 'hello');
     assert.deepEqual(planLinks([links('192.0.2.2', '192.0.2.1', 'g2')], await readLinkState(b)), []);
@@ -256,14 +306,14 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
       argv: ['nft', '-f', '-'],
       input: 'table ip loss {\n\tchain output {\n\t\ttype filter hook output priority 0; policy accept;\n\t\toifname "wan" numgen random mod 100 < 5 drop\n\t}\n}\n',
     });
-    await applyRuleset(b, ruleset(guests[1]!, [icmp]));
+    await changeB([icmp]);
     assert.match((await b.run({ argv: ['nft', 'list', 'tables'] })).stdout, /table ip loss/);
     assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '20', '-i', '0.2', '-W', '3', '10.77.0.12']), 'pings get through a lossy WAN');
 
     await b.run({ argv: ['nft', 'delete', 'table', 'ip', 'loss'] });
 
     // A rate-limited rule lets a burst through and drops the rest of a flood.
-    await applyRuleset(b, ruleset(guests[1]!, [{ ...icmp, rateLimit: { rate: 1, per: 'second', unit: 'packets' } }]));
+    await changeB([{ ...icmp, rateLimit: { rate: 1, per: 'second', unit: 'packets' } }]);
     const flood = await g1.run({ argv: ['busybox', 'ping', '-c', '30', '-i', '0.01', '-W', '2', '10.77.0.12'], timeoutMs: 20_000 }).catch((e: { result: { stdout: string } }) => e.result);
     const received = Number(/(\d+) packets received/.exec(flood.stdout)?.[1]);
     assert.ok(received > 0 && received < 30, `${received} of 30 pings passed a 1/s limit`);
@@ -271,7 +321,7 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     // Bandwidth limits go on and come off the guest's port.
     assert.ok((await applyTc(a, [{ tap: 'g1', ingressMbit: 10, egressMbit: 5 }])) > 0);
     assert.equal(await applyTc(a, [{ tap: 'g1', ingressMbit: 10, egressMbit: 5 }]), 0);
-    await applyRuleset(b, ruleset(guests[1]!, [icmp]));
+    await changeB([icmp]);
     assert.ok(await succeeds(g1, ['busybox', 'ping', '-c', '1', '-W', '3', '10.77.0.12']), 'shaped traffic still flows');
     await applyTc(a, [{ tap: 'g1' }]);
     assert.doesNotMatch((await a.run({ argv: ['tc', 'qdisc', 'show', 'dev', 'g1'] })).stdout, /tbf|ingress/);

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { HostStep } from './host-step.ts';
 import type { LinkInfo } from './link-state.ts';
 import { compareText } from './compare-text.ts';
+import { shortHash } from './short-hash.ts';
 import { isInterfaceName } from './interface-name.ts';
 
 /** Bandwidth limits of one NIC, seen from the guest: ingress reaches it, egress leaves it. */
@@ -39,7 +39,7 @@ export function parseQdiscs(json: string): Map<string, DeviceQdiscs> {
 
 /** The ifb device that shapes what a tap's guest sends (a tap's own ingress can only be redirected, not shaped). */
 export function ifbName(tap: string): string {
-  return `ifb${createHash('sha256').update(tap).digest('hex').slice(0, 12)}`;
+  return `ifb${shortHash(tap)}`;
 }
 
 function tbf(dev: string, mbit: number): string[] {
