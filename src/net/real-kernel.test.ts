@@ -296,6 +296,11 @@ test('two hosts joined by a WAN carry one network over VXLAN with DHCP, firewall
     // A guest that sends from an address or MAC it was not given is dropped on its host.
     await g1.run({ argv: ['ip', 'addr', 'add', '10.77.0.99/24', 'dev', 'eth0'] });
     assert.equal(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '2', '-I', '10.77.0.99', '10.77.0.12']), false, 'spoofed IP is dropped');
+    // ARP too: g2 answers (and learns) only a request from g1's own address.
+    const arping = (from: string) => ['busybox', 'arping', '-f', '-c', '2', '-w', '3', '-I', 'eth0', '-s', from, '10.77.0.12'];
+    assert.ok(await succeeds(g1, arping(guests[0]!.ip)), 'an ARP request from the assigned address is answered');
+    assert.equal(await succeeds(g1, arping('10.77.0.99')), false, 'an ARP request from a spoofed address is dropped');
+    assert.equal((await g2.run({ argv: ['ip', 'neigh', 'show', '10.77.0.99'] })).stdout.trim(), '', 'and g2 never learnt the spoofed address');
     await g1.run({ argv: ['ip', 'link', 'set', 'eth0', 'address', '52:54:00:77:00:99'] });
     assert.equal(await succeeds(g1, ['busybox', 'ping', '-c', '2', '-W', '2', '10.77.0.12']), false, 'spoofed MAC is dropped');
     await g1.run({ argv: ['ip', 'link', 'set', 'eth0', 'address', guests[0]!.mac] });
