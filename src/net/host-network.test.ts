@@ -29,9 +29,10 @@ test('the ruleset goes first, then links, bandwidth and dnsmasq; a network that 
   const { runner, spec, deps, runDir } = setup(t);
   writeFileSync(join(runDir, 'gone.conf'), '');
   const result = await applyHostNetwork(spec, deps);
-  const firsts = runner.lines().map((l) => l.split(' ').slice(0, 3).join(' '));
-  const at = (prefix: string) => firsts.findIndex((l) => l.startsWith(prefix));
-  assert.ok(at('nft -f -') < at('ip tuntap add') && at('ip tuntap add') < at('tc qdisc replace') && at('tc qdisc replace') < at('dnsmasq --test'));
+  // Link steps run through `ip -batch -`, so look into each command's input too.
+  const commands = runner.calls.map((c) => `${c.argv.join(' ')}\n${c.input ?? ''}`);
+  const at = (text: string) => commands.findIndex((l) => l.includes(text));
+  assert.ok(at('nft -f -') < at('tuntap add') && at('tuntap add') < at('tc qdisc replace') && at('tc qdisc replace') < at('dnsmasq --test'));
   assert.deepEqual(result.dnsmasq, { blue: 'started', gone: 'stopped' });
   assert.ok(result.linkChanges > 0 && result.tcChanges === 1);
 });

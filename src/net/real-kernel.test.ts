@@ -14,6 +14,7 @@ import type { DnsmasqOptions } from './dnsmasq-config.ts';
 import { applyDnsmasq, stopDnsmasq } from './dnsmasq-process.ts';
 import type { FirewallRuleSpec } from './firewall-rule.ts';
 import { applyHostNetwork, type HostNetworkSpec } from './host-network.ts';
+import { runHostSteps } from './host-step.ts';
 import { planLinks, type NetworkLinks } from './link-plan.ts';
 import { readLinkState } from './link-state.ts';
 import { eui64Address } from './ip-address.ts';
@@ -151,6 +152,19 @@ test('a link change failing half-way leaves the host as it was', { skip }, async
       ports: [],
     };
     await assert.rejects(applyLinks(host, [broken]), /ip link add name crvx9 .* failed/);
+    const { stdout } = await host.run({ argv: ['ip', '-j', 'link', 'show'] });
+    assert.deepEqual((JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname), ['lo']);
+  } finally {
+    await ns.removeAll();
+  }
+});
+
+test('an ip batch failing at a line leaves the host as it was', { skip }, async () => {
+  const ns = new Namespaces();
+  try {
+    const host = await ns.add('s');
+    const bridge = (n: string) => ({ argv: ['ip', 'link', 'add', n, 'type', 'bridge'], undo: [['ip', 'link', 'del', n]] });
+    await assert.rejects(runHostSteps(host, [bridge('crbra'), bridge('crbrb'), bridge('crbra'), bridge('crbrc')]), /"ip link add crbra type bridge" failed .*File exists/);
     const { stdout } = await host.run({ argv: ['ip', '-j', 'link', 'show'] });
     assert.deepEqual((JSON.parse(stdout) as { ifname: string }[]).map((l) => l.ifname), ['lo']);
   } finally {
