@@ -59,6 +59,8 @@ export class Agent {
   private readonly random: () => number;
   /** VMs with a driver call in flight; a pass leaves those alone. */
   readonly locks: VmLocks;
+  /** Steps begun by passes and not finished yet; `run` waits for them before it returns. */
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(private readonly o: AgentOptions) {
     this.random = o.random ?? Math.random;
@@ -69,6 +71,7 @@ export class Agent {
     await this.o.driver.list();
     this.o.host.onImageChange?.(() => this.wakeReconcile?.());
     await Promise.all([this.syncLoop(signal), this.reconcileLoop(signal), this.heartbeatLoop(signal), this.statusLoop(signal), this.o.network?.run(signal, () => this.wakeReconcile?.())]);
+    await Promise.all(this.inflight);
   }
 
   /** Sleeps, or returns early when aborted. */
@@ -172,7 +175,7 @@ export class Agent {
   private async reconcileLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
-        await this.pass();
+        await this.launchPass();
       } catch (e) {
         this.o.logger.error({ err: errText(e) }, 'reconcile pass failed');
       }
@@ -180,8 +183,19 @@ export class Agent {
     }
   }
 
-  /** One reconcile pass: cache + driver → steps → execute → status reports. */
+  /** One reconcile pass, resolved once the steps it began have run (the loop itself moves on without waiting for them). */
   async pass(): Promise<Step[]> {
+    const steps = await this.launchPass();
+    await Promise.all(this.inflight);
+    return steps;
+  }
+
+  /**
+   * Cache + driver → steps, each begun under its VM's lock → status reports
+   * for the VMs not busy. A step's end wakes the next pass, which reports it:
+   * a VM that arrives while others start never waits for their QEMUs.
+   */
+  private async launchPass(): Promise<Step[]> {
     const vms = this.o.cache.all('vm');
     const seeds = this.o.nocloud;
     const host: HostFacts = { ...this.o.host, lookup: (k, p, n) => this.o.cache.get(k, `${p}/${n}`), ...(seeds ? { seedPath: (id: string) => seeds.path(id) } : {}) };
@@ -196,7 +210,13 @@ export class Agent {
       else desired.set(id, withNics(d, net));
     }
     const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts }).filter((s) => !this.locks.busy(s.id));
-    await Promise.all(steps.map((s) => this.locks.tryRun(s.id, () => this.execute(s, actual, vms.find((v) => v.id === s.id)))));
+    for (const s of steps.filter((s) => s.op !== 'hold')) {
+      const run = this.locks.tryRun(s.id, () => this.execute(s, actual, vms.find((v) => v.id === s.id))).then(() => {
+        this.inflight.delete(run);
+        this.wakeReconcile();
+      });
+      this.inflight.add(run);
+    }
     const after = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
     for (const vm of vms) {
       if (this.locks.busy(vm.id)) continue;
