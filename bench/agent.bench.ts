@@ -8,7 +8,8 @@
  *
  * Usage: node --import tsx bench/agent.bench.ts [latency [rounds]] | [scale [agents] [vms]]   (default: both, 3 rounds, 1000 × 50)
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { Agent } from '../src/agent/agent.ts';
 import { AgentCache } from '../src/agent/agent-cache.ts';
 import { FakeDriver } from '../src/agent/drivers/fake-driver.ts';
 import { QemuDriver } from '../src/agent/drivers/qemu/qemu-driver.ts';
-import { isVmProcess, pidFileTime, readPid } from '../src/agent/drivers/qemu/qemu-process.ts';
+import { isVmProcess, pidFileTime, readPid, spawnDetached } from '../src/agent/drivers/qemu/qemu-process.ts';
 import type { VmConfig, VmInfo } from '../src/agent/drivers/driver.ts';
 import { AdminOnlyAuthorizer } from '../src/auth/authorizer.ts';
 import { AuthChain } from '../src/auth/chain.ts';
@@ -108,6 +109,12 @@ class BenchServer {
   }
 }
 
+/** An image as the repository leaves it once processed: agents cache a ready image instead of asking for it again. */
+async function readyImage(store: Store, name: string): Promise<void> {
+  await store.create({ kind: 'image', name, spec: { arch: 'x86_64' } }, by);
+  await store.updateStatus({ kind: 'image', idOrName: name }, { phase: 'ready' }, by);
+}
+
 /** Follows the store and resolves when `done` holds for the set of VM ids whose status matches `pred`. */
 async function countWhile(store: Store, pred: (vm: AnyObject) => boolean, done: (n: number) => boolean, onMatch?: (vm: AnyObject) => void): Promise<void> {
   const ac = new AbortController();
@@ -159,7 +166,7 @@ async function latency(rounds: number): Promise<void> {
     const base = await ensureBusyboxDisk();
     await server.start();
     await server.store.create({ kind: 'machine-type', name: 'tiny', spec: { cpus: 1, memoryMiB: 128, diskGiB: 1 } }, by);
-    await server.store.create({ kind: 'image', name: 'busybox', spec: { arch: 'x86_64' } }, by);
+    await readyImage(server.store, 'busybox');
     const credential = await server.enrol('bench-host', 16, 16384);
     const agent = new Agent({
       node: 'bench-host',
@@ -197,6 +204,7 @@ async function latency(rounds: number): Promise<void> {
       for (const id of ids) while (existsSync(join(runDir, id))) await delay(20);
       console.log(`  round ${r + 1}/${rounds}: 8 VMs booted and deleted`);
     }
+    const solo = await soloVsBareQemu(admin, runDir, join(dir, 'bare'), rounds);
     ac.abort();
     await running;
     const all = [...samples.values()].filter((s) => s.accepted && s.exec && s.marker && s.startCalled && s.startReturned && s.bound);
@@ -211,6 +219,10 @@ async function latency(rounds: number): Promise<void> {
     line('  driver.start -> QEMU exec\'d (disk overlay)', all.map((s) => s.exec! - s.startCalled!));
     line('QEMU exec\'d -> answers QMP (start returns)', all.map((s) => s.startReturned! - s.exec!));
     line('QEMU exec\'d -> guest READY marker (boot)', all.map((s) => s.marker! - s.exec!));
+    console.log(`whole create vs bare QEMU, one VM at a time, ${rounds} runs each (target: at most +100 ms)`);
+    line('API create -> guest READY marker', solo.api);
+    line('bare QEMU, same argv, spawn -> READY marker', solo.bare);
+    console.log(`  difference of the medians: ${ms(summarize(solo.api).p50 - summarize(solo.bare).p50)}`);
   } finally {
     ac.abort();
     for (const id of samples.keys()) {
@@ -223,6 +235,47 @@ async function latency(rounds: number): Promise<void> {
     await server.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Waits for the guest's READY marker in a console log; the time it appeared. */
+async function readyAt(consoleLog: string, deadline: number): Promise<number> {
+  while (Date.now() < deadline) {
+    if (existsSync(consoleLog) && readFileSync(consoleLog, 'utf8').includes(guestMarkers.ready)) return now();
+    await delay(10);
+  }
+  throw new Error(`no ${guestMarkers.ready} in ${consoleLog}`);
+}
+
+/**
+ * One VM at a time: API create → guest READY, then QEMU started by hand with
+ * the very argv the agent used (read from /proc, paths moved to another dir,
+ * its overlay made beforehand) → READY. The difference is crowdcloud's whole cost.
+ */
+async function soloVsBareQemu(admin: Client, runDir: string, bareDir: string, runs: number): Promise<{ api: number[]; bare: number[] }> {
+  const api: number[] = [];
+  const bare: number[] = [];
+  for (let r = 0; r < runs; r++) {
+    const t0 = now();
+    const vm = await admin.vms.create({ name: `solo-${r}`, spec: { image: 'busybox', machineType: 'tiny' } } as never);
+    const vmDir = join(runDir, vm.id);
+    api.push((await readyAt(join(vmDir, 'console.log'), Date.now() + 120_000)) - t0);
+    const pid = await readPid(join(vmDir, 'qemu.pid'));
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+    await admin.vms.delete(vm.id);
+    while (existsSync(vmDir)) await delay(20);
+    const dir = join(bareDir, String(r));
+    mkdirSync(dir, { recursive: true });
+    const moved = argv.slice(1).map((a) => a.replaceAll(vmDir, dir));
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', await ensureBusyboxDisk(), join(dir, 'boot.qcow2'), '1G']);
+    const t1 = now();
+    const child = spawnDetached(argv[0]!, moved, join(dir, 'qemu.log'));
+    try {
+      bare.push((await readyAt(join(dir, 'console.log'), Date.now() + 120_000)) - t1);
+    } finally {
+      if (child.pid) process.kill(child.pid, 'SIGKILL');
+    }
+  }
+  return { api, bare };
 }
 
 // ---- (b) simulated agents with the fake driver -------------------------------
@@ -239,7 +292,7 @@ async function scale(agents: number, perAgent: number): Promise<void> {
     await server.start();
     const port = Number(new URL(server.url).port);
     await server.store.create({ kind: 'machine-type', name: 'tiny', spec: { cpus: 1, memoryMiB: 128, diskGiB: 1 } }, by);
-    await server.store.create({ kind: 'image', name: 'busybox', spec: { arch: 'x86_64' } }, by);
+    await readyImage(server.store, 'busybox');
     let t = now();
     for (let i = 0; i < agents; i++) {
       const node = `sim-${i}`;
@@ -266,6 +319,7 @@ async function scale(agents: number, perAgent: number): Promise<void> {
     t = now();
     let created = 0;
     const converged = countWhile(server.store, (v) => v.status.phase === 'running', (n) => n === total);
+    const bound = countWhile(server.store, (v) => v.status.node !== undefined, (n) => n === total).then(() => now() - t);
     await Promise.all(
       Array.from({ length: 64 }, async () => {
         while (created < total) {
@@ -278,6 +332,8 @@ async function scale(agents: number, perAgent: number): Promise<void> {
     await converged;
     const convergedIn = now() - t;
     console.log(`  created ${total} VMs in ${(createdIn / 1000).toFixed(1)} s; all running (scheduled, started, reported) ${(convergedIn / 1000).toFixed(1)} s after the first create`);
+    console.log(`  all bound by the scheduler ${((await bound) / 1000).toFixed(1)} s after the first create`);
+    console.log(`  creates/s per agent (created → reported running): ${(total / agents / (convergedIn / 1000)).toFixed(0)} (target ≥ 500 with the fake driver)`);
     console.log(`  peak request rate while converging: ${server.peakPerSecond(t)}/s`);
 
     const downMs = 5000;

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { ApiError } from '../api/errors.ts';
 import type { VmStatus } from '../api/kinds/vm.ts';
 import type { AnyObject, Condition } from '../api/object.ts';
@@ -39,6 +40,7 @@ export interface AgentOptions {
 }
 
 const referenced = ['machine-type', 'image'];
+const statusReportsInFlight = 16;
 
 /**
  * The host agent: connects out, lists and watches the VMs bound to its node
@@ -59,6 +61,8 @@ export class Agent {
   private readonly random: () => number;
   /** VMs with a driver call in flight; a pass leaves those alone. */
   readonly locks: VmLocks;
+  /** Steps begun by passes and not finished yet; `run` waits for them before it returns. */
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(private readonly o: AgentOptions) {
     this.random = o.random ?? Math.random;
@@ -69,6 +73,7 @@ export class Agent {
     await this.o.driver.list();
     this.o.host.onImageChange?.(() => this.wakeReconcile?.());
     await Promise.all([this.syncLoop(signal), this.reconcileLoop(signal), this.heartbeatLoop(signal), this.statusLoop(signal), this.o.network?.run(signal, () => this.wakeReconcile?.())]);
+    await Promise.all(this.inflight);
   }
 
   /** Sleeps, or returns early when aborted. */
@@ -171,17 +176,31 @@ export class Agent {
 
   private async reconcileLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      const began = performance.now();
       try {
-        await this.pass();
+        await this.launchPass();
       } catch (e) {
         this.o.logger.error({ err: errText(e) }, 'reconcile pass failed');
       }
+      // Passes look at every VM: under a stream of changes they run at most half the time, each taking in all changes since the last.
+      await delay(Math.min(performance.now() - began, 1000));
       await this.reconcileWakeup.sleep(this.o.tickMs ?? 5000, signal, this.o.clock);
     }
   }
 
-  /** One reconcile pass: cache + driver → steps → execute → status reports. */
+  /** One reconcile pass, resolved once the steps it began have run (the loop itself moves on without waiting for them). */
   async pass(): Promise<Step[]> {
+    const steps = await this.launchPass();
+    await Promise.all(this.inflight);
+    return steps;
+  }
+
+  /**
+   * Cache + driver → steps, each begun under its VM's lock → status reports
+   * for the VMs not busy. A step's end wakes the next pass, which reports it:
+   * a VM that arrives while others start never waits for their QEMUs.
+   */
+  private async launchPass(): Promise<Step[]> {
     const vms = this.o.cache.all('vm');
     const seeds = this.o.nocloud;
     const host: HostFacts = { ...this.o.host, lookup: (k, p, n) => this.o.cache.get(k, `${p}/${n}`), ...(seeds ? { seedPath: (id: string) => seeds.path(id) } : {}) };
@@ -196,7 +215,13 @@ export class Agent {
       else desired.set(id, withNics(d, net));
     }
     const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts }).filter((s) => !this.locks.busy(s.id));
-    await Promise.all(steps.map((s) => this.locks.tryRun(s.id, () => this.execute(s, actual, vms.find((v) => v.id === s.id)))));
+    for (const s of steps.filter((s) => s.op !== 'hold')) {
+      const run = this.locks.tryRun(s.id, () => this.execute(s, actual, vms.find((v) => v.id === s.id))).then(() => {
+        this.inflight.delete(run);
+        this.wakeReconcile();
+      });
+      this.inflight.add(run);
+    }
     const after = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
     for (const vm of vms) {
       if (this.locks.busy(vm.id)) continue;
@@ -269,16 +294,11 @@ export class Agent {
     while (!signal.aborted) {
       let wait = 60_000;
       try {
-        for (const { id, status } of this.o.cache.pendingStatus()) {
-          const project = this.o.cache.get('vm', id)?.project;
-          try {
-            await this.o.client().vms.putStatus(id, status as VmStatus, project ? { project } : {});
-          } catch (e) {
-            if (!(e instanceof ApiError && (e.code === 'not_found' || e.code === 'forbidden' || e.code === 'invalid'))) throw e;
-            this.o.logger.warn({ vm: id, err: e.message }, 'status report dropped');
-          }
-          this.o.cache.delivered(id, status);
-        }
+        const queue = this.o.cache.pendingStatus();
+        // Several reports in flight share the server's group commits; each VM still has one report at a time.
+        await Promise.all(Array.from({ length: Math.min(statusReportsInFlight, queue.length) }, async () => {
+          for (let next = queue.shift(); next; next = queue.shift()) await this.deliver(next.id, next.status);
+        }));
         failures = 0;
       } catch (e) {
         wait = this.backoff(++failures);
@@ -286,6 +306,17 @@ export class Agent {
       }
       await this.statusWakeup.sleep(wait, signal, this.o.clock);
     }
+  }
+
+  private async deliver(id: string, status: Record<string, unknown>): Promise<void> {
+    const project = this.o.cache.get('vm', id)?.project;
+    try {
+      await this.o.client().vms.putStatus(id, status as VmStatus, project ? { project } : {});
+    } catch (e) {
+      if (!(e instanceof ApiError && (e.code === 'not_found' || e.code === 'forbidden' || e.code === 'invalid'))) throw e;
+      this.o.logger.warn({ vm: id, err: e.message }, 'status report dropped');
+    }
+    this.o.cache.delivered(id, status);
   }
 
   private async heartbeatLoop(signal: AbortSignal): Promise<void> {

@@ -143,7 +143,7 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
   const driver: Driver =
     o.driver === 'fake'
       ? new FakeDriver()
-      : new QemuDriver({ runDir, runner, ...(env.runAs !== undefined ? { runAs: env.runAs } : {}) });
+      : new QemuDriver({ runDir, ...(env.runAs !== undefined ? { runAs: env.runAs } : {}) });
   const cache = new AgentCache(join(o.dataDir, 'cache.db'));
   const images = new ImageCache({
     dir: join(o.dataDir, 'images'),

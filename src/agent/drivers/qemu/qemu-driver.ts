@@ -6,21 +6,19 @@ import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApiError } from '../../../api/errors.ts';
 import { Reverter } from '../../../base/reverter.ts';
-import { CommandError, ExecRunner, type Runner } from '../../../base/runner.ts';
 import type { Driver, StopOptions, VmExit, VmInfo } from '../driver.ts';
 import { checkVmConfig, type VmConfig } from '../vm-config.ts';
 import { readConsoleLog, rotateConsoleLog } from './console-log.ts';
 import { qemuArgv } from './qemu-argv.ts';
 import { isVmProcess, pidFileTime, qemuStderr, readPid, spawnDetached, waitGone } from './qemu-process.ts';
+import { createQcow2, type Qcow2Backing } from './qcow2-image.ts';
 import { QmpClient } from './qmp-client.ts';
 import { maxSocketPath, vmPaths, type VmPaths } from './vm-paths.ts';
 
 export interface QemuDriverOptions {
   /** Each VM gets `<runDir>/<id>/`; must survive agent restarts. */
   runDir: string;
-  runner?: Runner;
   qemuBinary?: string;
-  qemuImg?: string;
   /**
    * User QEMU drops to when the agent runs as root; `null` disables. Default:
    * "crowd-qemu" if that user exists, else "nobody". Ignored when not root.
@@ -61,13 +59,11 @@ function describeExit(e: Tracked['childExit']): string {
 /** One detached qemu-system-x86_64 per VM, driven over QMP; see driver.ts for the contract. */
 export class QemuDriver implements Driver {
   private readonly vms = new Map<string, Tracked>();
-  private readonly runner: Runner;
   private readonly runAs: string | undefined;
   private readonly consoleMax: number;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly opts: QemuDriverOptions) {
-    this.runner = opts.runner ?? new ExecRunner();
     this.runAs = process.getuid?.() !== 0 || opts.runAs === null ? undefined : (opts.runAs ?? defaultRunAs());
     this.consoleMax = opts.consoleLogMaxBytes ?? 1024 * 1024;
     this.timer = setInterval(() => void this.rotateAll(), opts.consoleCheckMs ?? 10_000).unref();
@@ -242,20 +238,17 @@ export class QemuDriver implements Driver {
   }
 
   private async createDisks(c: VmConfig, p: VmPaths): Promise<void> {
-    const img = this.opts.qemuImg ?? 'qemu-img';
-    const jobs: [string, string[]][] = [];
-    if (!existsSync(p.bootDisk)) {
-      jobs.push([`its boot disk from "${c.image.path}"`, [img, 'create', '-q', '-f', 'qcow2', '-F', c.image.format, '-b', c.image.path, p.bootDisk, `${c.diskGiB}G`]]);
-    }
+    const GiB = 1024n ** 3n;
+    const jobs: [string, string, bigint, Qcow2Backing?][] = [];
+    if (!existsSync(p.bootDisk)) jobs.push([`its boot disk from "${c.image.path}"`, p.bootDisk, BigInt(c.diskGiB) * GiB, c.image]);
     for (const d of c.disks ?? []) {
-      if (!existsSync(p.disk(d.name))) jobs.push([`disk "${d.name}"`, [img, 'create', '-q', '-f', 'qcow2', p.disk(d.name), `${d.sizeGiB}G`]]);
+      if (!existsSync(p.disk(d.name))) jobs.push([`disk "${d.name}"`, p.disk(d.name), BigInt(d.sizeGiB) * GiB]);
     }
-    for (const [what, argv] of jobs) {
+    for (const [what, path, bytes, backing] of jobs) {
       try {
-        await this.runner.run({ argv, timeoutMs: 60_000 });
+        await createQcow2(path, bytes, backing);
       } catch (e) {
-        const detail = e instanceof CommandError ? e.result.stderr.trim().split('\n').join(' | ') : String(e);
-        throw new ApiError('invalid', `Cannot start vm "${c.name}": cannot create ${what}: ${detail}`, { cause: e });
+        throw new ApiError('invalid', `Cannot start vm "${c.name}": cannot create ${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       }
     }
   }
