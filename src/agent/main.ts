@@ -12,6 +12,7 @@ import { pinnedFetch } from '../base/pinned-fetch.ts';
 import { ExecRunner } from '../base/runner.ts';
 import { Client } from '../client/client.ts';
 import { MetadataService } from '../metadata/metadata-service.ts';
+import { RulesetApplier } from '../net/apply-ruleset.ts';
 import { applyHostNetwork } from '../net/host-network.ts';
 import { metadataIpv4 } from '../net/nft-ruleset.ts';
 import { Agent } from './agent.ts';
@@ -117,10 +118,12 @@ async function hostNetwork(o: AgentMainOptions, node: string, runner: ExecRunner
   // dnsmasq drops privileges: its run dir (created on first use) and the parents must be searchable by everyone.
   const dnsmasqRunDir = join('/run/crowd', node);
   const tapOwner = runAs !== undefined ? Number((await runner.run({ argv: ['id', '-u', runAs] })).stdout.trim()) : undefined;
+  // Remembers what it applied last, so a firewall edit reaches the kernel as a delta instead of a whole-table replace.
+  const ruleset = new RulesetApplier();
   return new HostNetworkSync({
     options: { dnsmasqRunDir, ...(o.underlayIp ? { underlayIp: o.underlayIp } : {}), ...(tapOwner !== undefined ? { tapOwner } : {}) },
     fetchView: () => client().http.json<HostNetworkView>({ method: 'GET', path: `/v1/nodes/${node}/network` }),
-    apply: (spec) => applyHostNetwork(spec, { runner }),
+    apply: (spec) => applyHostNetwork(spec, { runner, ruleset }),
     clock: systemClock,
     logger: log,
   });
