@@ -65,6 +65,8 @@ export class NetnsCluster {
   private readonly imageDir: string;
   private dispatcher?: Agent;
   private hostCount = 0;
+  /** Set by teardown: a test body that runs on after a timeout starts nothing new. */
+  private closed = false;
   url = '';
   /** The test's own view of the API (admin token). */
   client!: Client;
@@ -79,6 +81,7 @@ export class NetnsCluster {
   }
 
   private async namespace(name: string): Promise<NamespacedRunner> {
+    if (this.closed) throw new Error(`Cannot add namespace "${name}": the rig is torn down`);
     await root.run({ argv: ['ip', 'netns', 'add', name] });
     this.namespaces.push(name);
     const r = new NamespacedRunner(root, name);
@@ -144,7 +147,16 @@ export class NetnsCluster {
     return host;
   }
 
+  /** Several hosts at once; fails once all have settled, so a failure leaves nothing starting behind the teardown. */
+  async hostsNamed<const N extends readonly string[]>(...names: N): Promise<{ [K in keyof N]: ClusterHost }> {
+    const settled = await Promise.allSettled(names.map((n) => this.host(n)));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<ClusterHost>).value) as { [K in keyof N]: ClusterHost };
+  }
+
   private runAgent(host: ClusterHost, joinToken?: string): void {
+    if (this.closed) throw new Error(`Cannot start the agent of "${host.name}": the rig is torn down`);
     host.agent = startAgent({
       dataDir: host.dataDir,
       imageDir: this.imageDir,
@@ -198,7 +210,24 @@ export class NetnsCluster {
     return { pid, alive: await isVmProcess(pid, pidFile) };
   }
 
+  /** What teardown left behind: namespaces, and processes naming the rig's dir (agents, QEMU, dnsmasq, socat) on their command line. */
+  leftovers(): string[] {
+    const cmdline = (pid: string) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        return '';
+      }
+    };
+    const namespaces = this.namespaces.filter((n) => existsSync(`/run/netns/${n}`)).map((n) => `namespace ${n}`);
+    const procs = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && cmdline(p).includes(this.dir)).map((p) => `process ${p}: ${cmdline(p).replaceAll('\0', ' ')}`);
+    return [...namespaces, ...procs];
+  }
+
+  /** Removes everything; safe to call again (a `t.after` hook backs up the test's own call). */
   async teardown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     for (const c of this.consoles) c.destroy();
     // Agents first, so none starts anything again; then what they started, by the pid files in the rig's dir.
     for (const p of [...this.procs].reverse()) await p.stop('SIGKILL').catch(() => undefined);

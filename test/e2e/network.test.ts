@@ -14,7 +14,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { missingRoot, missingTools } from '../../src/base/require-tool.ts';
 import { ensureBusyboxDisk, guestMarkers } from '../guests/busybox-disk.ts';
@@ -45,148 +45,137 @@ async function shell(site: NetnsCluster, host: ClusterHost, vmId: string) {
   };
 }
 
-test('guests on three hosts, each with its own crowd agent, share a network over VXLAN with DHCP, firewalls and isolation', { skip, timeout: 300_000 }, async () => {
+test('guests on three hosts, each with its own crowd agent, share a network over VXLAN with DHCP, firewalls and isolation', { skip, timeout: 300_000 }, async (t) => {
   const site = new NetnsCluster(tag);
-  try {
-    await site.start({ busybox: await ensureBusyboxDisk() });
-    const cli = (...argv: string[]) => site.cli(...argv);
-    await cli('machine-type', 'create', 'tiny', '--cpus', '1', '--memory', '192', '--disk', '1');
-    await cli('image', 'create', 'busybox', '--arch', 'x86_64');
-    await cli('firewall', 'create', 'fw', '--rule', 'ingress accept icmp');
-    await cli('network', 'create', 'blue', '--subnet', '10.77.0.0/24', '--firewall', 'fw');
-    await cli('network', 'create', 'red', '--subnet', '10.78.0.0/24', '--firewall', 'fw');
-    const [ha, hb, hc] = await Promise.all([site.host('ha'), site.host('hb'), site.host('hc')]);
+  // Also after a failure or a timeout (after hooks run then, unlike a finally around a body still waiting).
+  t.after(() => site.teardown());
+  await site.start({ busybox: await ensureBusyboxDisk() });
+  const cli = (...argv: string[]) => site.cli(...argv);
+  await cli('machine-type', 'create', 'tiny', '--cpus', '1', '--memory', '192', '--disk', '1');
+  await cli('image', 'create', 'busybox', '--arch', 'x86_64');
+  await cli('firewall', 'create', 'fw', '--rule', 'ingress accept icmp');
+  await cli('network', 'create', 'blue', '--subnet', '10.77.0.0/24', '--firewall', 'fw');
+  await cli('network', 'create', 'red', '--subnet', '10.78.0.0/24', '--firewall', 'fw');
+  const [ha, hb, hc] = await site.hostsNamed('ha', 'hb', 'hc');
 
-    const createVm = (name: string, host: ClusterHost, network: string) =>
-      cli('vm', 'create', name, '--image', 'busybox', '--machine-type', 'tiny', '--network', network, '--node', host.name);
-    const dhcp = (host: ClusterHost, id: string, ip: string) =>
-      until(`DHCP for ${ip} and a shell`, () => {
-        const log = site.consoleLog(host, id);
-        return log.includes(`CROWD-GUEST-DHCP: eth0 ${ip}/24`) && log.includes(guestMarkers.ready);
-      }, 90_000).catch((e: Error) => {
-        throw new Error(`${e.message}; console: ${site.consoleLog(host, id).slice(-600)}`);
-      });
-    const links = async (host: ClusterHost) => (await host.runner.run({ argv: ['ip', '-o', 'link', 'show'] })).stdout;
-    /** The VXLAN peers a host floods to (head-end replication): the `dst` of its all-zero FDB entries. */
-    const vxlanPeers = async (host: ClusterHost) =>
-      [...(await host.runner.run({ argv: ['bridge', 'fdb', 'show'] })).stdout.matchAll(/^00:00:00:00:00:00 dev \S+ dst (\S+)/gm)].map((m) => m[1]!).sort();
+  const createVm = (name: string, host: ClusterHost, network: string) =>
+    cli('vm', 'create', name, '--image', 'busybox', '--machine-type', 'tiny', '--network', network, '--node', host.name);
+  const dhcp = (host: ClusterHost, id: string, ip: string) =>
+    until(`DHCP for ${ip} and a shell`, () => {
+      const log = site.consoleLog(host, id);
+      return log.includes(`CROWD-GUEST-DHCP: eth0 ${ip}/24`) && log.includes(guestMarkers.ready);
+    }, 90_000).catch((e: Error) => {
+      throw new Error(`${e.message}; console: ${site.consoleLog(host, id).slice(-600)}`);
+    });
+  const links = async (host: ClusterHost) => (await host.runner.run({ argv: ['ip', '-o', 'link', 'show'] })).stdout;
+  /** The VXLAN peers a host floods to (head-end replication): the `dst` of its all-zero FDB entries. */
+  const vxlanPeers = async (host: ClusterHost) =>
+    [...(await host.runner.run({ argv: ['bridge', 'fdb', 'show'] })).stdout.matchAll(/^00:00:00:00:00:00 dev \S+ dst (\S+)/gm)].map((m) => m[1]!).sort();
 
-    await createVm('g1', ha, 'blue');
-    await createVm('g2', hb, 'blue');
-    const g1 = await site.vmRunning('g1');
-    const g2 = await site.vmRunning('g2');
-    assert.match(g1.ip, /^10\.77\.0\.\d+$/);
-    assert.notEqual(g1.ip, g2.ip);
-    // Each guest got exactly the address the server assigned, from its own host's dnsmasq.
-    await dhcp(ha, g1.id, g1.ip);
-    await dhcp(hb, g2.id, g2.ip);
-    const s1 = await shell(site, ha, g1.id);
-    const s2 = await shell(site, hb, g2.id);
-    // Host c has no VM on "blue": no bridge there, and a and b replicate to each other only.
-    assert.doesNotMatch(await links(hc), /crowd:bridge:/);
-    assert.deepEqual(await vxlanPeers(ha), [hb.underlayIp]);
-    assert.deepEqual(await vxlanPeers(hb), [ha.underlayIp]);
+  await createVm('g1', ha, 'blue');
+  await createVm('g2', hb, 'blue');
+  const g1 = await site.vmRunning('g1');
+  const g2 = await site.vmRunning('g2');
+  assert.match(g1.ip, /^10\.77\.0\.\d+$/);
+  assert.notEqual(g1.ip, g2.ip);
+  // Each guest got exactly the address the server assigned, from its own host's dnsmasq.
+  await dhcp(ha, g1.id, g1.ip);
+  await dhcp(hb, g2.id, g2.ip);
+  const s1 = await shell(site, ha, g1.id);
+  const s2 = await shell(site, hb, g2.id);
+  // Host c has no VM on "blue": no bridge there, and a and b replicate to each other only.
+  assert.doesNotMatch(await links(hc), /crowd:bridge:/);
+  assert.deepEqual(await vxlanPeers(ha), [hb.underlayIp]);
+  assert.deepEqual(await vxlanPeers(hb), [ha.underlayIp]);
 
-    // Each guest's metadata comes from its own host's agent, identified by its assigned address: its own, never the other's.
-    const imds = (path: string) => `echo "MD:$(timeout 10 wget -q -O - http://169.254.169.254${path})"`;
-    for (const [s, own, other, name] of [[s1, g1, g2, 'g1'], [s2, g2, g1, 'g2']] as const) {
-      const id = await s.run(imds('/latest/meta-data/instance-id'));
-      assert.match(id, new RegExp(`MD:${own.id}\\r?\\n`));
-      assert.doesNotMatch(id, new RegExp(other.id));
-      const doc = await s.run(imds('/openstack/latest/meta_data.json'));
-      assert.match(doc, new RegExp(`"name": ?"${name}"`));
-      assert.doesNotMatch(doc, new RegExp(other.id));
-    }
-
-    // Across hosts over VXLAN (the firewall accepts ICMP).
-    assert.match(await s1.run(`ping -c 2 -W 3 ${g2.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
-    // gateway: host — host a routes and masquerades the segment to an address outside it (host b's WAN side).
-    assert.match(await s1.run(`ping -c 2 -W 3 ${hb.underlayIp} >/dev/null && echo NAT-OK || echo NAT-FAIL`), /NAT-OK/);
-
-    // TCP 8080 is closed by default (deny ingress), then opened by a firewall edit through `crowd apply` — no VM restarts.
-    const g2Qemu = await site.qemu(hb, g2.id);
-    await s2.run('(while true; do echo hello | nc -l -p 8080; done) >/dev/null 2>&1 & true');
-    const connect = `echo "TCP:$(nc -w 3 ${g2.ip} 8080 </dev/null)"`;
-    assert.match(await s1.run(connect), /TCP:\r?\n/);
-    const fwFile = join(site.dir, 'fw.yaml');
-    writeFileSync(fwFile, [
-      'kind: firewall',
-      'name: fw',
-      'spec:',
-      '  rules:',
-      '    - {direction: ingress, action: accept, protocol: icmp}',
-      "    - {direction: ingress, action: accept, protocol: tcp, ports: ['8080']}",
-      '',
-    ].join('\n'));
-    await cli('apply', '-f', fwFile, '--reason', 'open 8080');
-    await until('the new rule on host b', async () => (await hb.runner.run({ argv: ['nft', 'list', 'table', 'inet', 'crowd'] })).stdout.includes('8080'), 60_000);
-    assert.match(await s1.run(connect), /TCP:hello/);
-    assert.deepEqual(await site.qemu(hb, g2.id), g2Qemu, 'the same QEMU serves g2');
-
-    // 20% packet loss on host b's WAN (nftables: this kernel has no netem) does not break the overlay.
-    const loss = 'table netdev cnloss {\n chain c {\n  type filter hook ingress device "wan" priority 0; policy accept;\n  numgen random mod 100 < 20 drop\n }\n}\n';
-    await hb.runner.run({ argv: ['nft', '-f', '-'], input: loss });
-    assert.match(await s1.run(`echo "TCP:$(nc -w 15 ${g2.ip} 8080 </dev/null)"`), /TCP:hello/);
-    await hb.runner.run({ argv: ['nft', 'delete', 'table', 'netdev', 'cnloss'] });
-
-    // A guest sending from an address the server did not assign is dropped at its tap.
-    assert.match(await s1.run(`ip addr add 10.77.0.200/24 dev eth0; ping -I 10.77.0.200 -c 2 -W 2 ${g2.ip} >/dev/null && echo SPOOF-OK || echo SPOOF-FAIL; ip addr del 10.77.0.200/24 dev eth0`), /SPOOF-FAIL/);
-    assert.match(await s1.run(`ping -c 1 -W 3 ${g2.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
-
-    // Host a's agent is killed and started again: g1's QEMU runs on untouched (same pid, one boot), and the new agent adopts it.
-    const g1Qemu = await site.qemu(ha, g1.id);
-    assert.ok(g1Qemu.alive);
-    const oldAgent = ha.agent.pid;
-    await site.restartAgent(ha);
-    assert.notEqual(ha.agent.pid, oldAgent);
-    assert.deepEqual(await site.qemu(ha, g1.id), g1Qemu, 'the same QEMU, still running');
-    assert.equal(site.consoleLog(ha, g1.id).split(guestMarkers.ready).length - 1, 1, 'g1 did not boot again');
-    assert.equal((await site.client.vms.get('g1')).status.phase, 'running');
-    // The restarted agent serves g1's metadata again, and the overlay still carries g1's traffic.
-    let md = '';
-    await until('the restarted agent\'s metadata service', async () => /MD:\S/.test((md = await s1.run(imds('/latest/meta-data/instance-id')))), 60_000);
-    assert.match(md, new RegExp(`MD:${g1.id}\\r?\\n`));
-    assert.match(await s1.run(`ping -c 2 -W 3 ${g2.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
-
-    // A guest on host c joins "blue": the overlay now spans three hosts, each replicating to exactly the others.
-    await createVm('g3', hc, 'blue');
-    const g3 = await site.vmRunning('g3');
-    await dhcp(hc, g3.id, g3.ip);
-    const s3 = await shell(site, hc, g3.id);
-    await until('host a to replicate to host c', async () => (await vxlanPeers(ha)).includes(hc.underlayIp), 60_000);
-    assert.deepEqual(await vxlanPeers(hc), [ha.underlayIp, hb.underlayIp].sort());
-    assert.match(await s3.run(`ping -c 2 -W 3 ${g1.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
-
-    // The last VM of "blue" leaving host b removes the network there (links and dnsmasq); the others stop replicating to b.
-    await cli('vm', 'delete', 'g2');
-    await until('host b to drop the network', async () => !(await links(hb)).includes('crowd:bridge:'), 60_000);
-    await until('host b\'s dnsmasq to stop', () => !existsSync(hb.runDir) || !readdirSync(hb.runDir).some((f) => f.endsWith('.pid')), 30_000);
-    await until('hosts a and c to forget host b', async () => (await vxlanPeers(ha)).join() === hc.underlayIp && (await vxlanPeers(hc)).join() === ha.underlayIp, 60_000);
-    assert.match(await s1.run(`ping -c 2 -W 3 ${g3.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
-
-    // A guest on another network reaches its own gateway but no guest on "blue".
-    await createVm('g4', ha, 'red');
-    const g4 = await site.vmRunning('g4');
-    await dhcp(ha, g4.id, g4.ip);
-    const s4 = await shell(site, ha, g4.id);
-    assert.match(await s4.run('ping -c 1 -W 3 10.78.0.1 >/dev/null && echo GW-OK || echo GW-FAIL'), /GW-OK/);
-    // Host a's service tells g4 from g1 (same service, other network).
-    assert.match(await s4.run(imds('/latest/meta-data/instance-id')), new RegExp(`MD:${g4.id}\\r?\\n`));
-    assert.match(await s1.run(imds('/latest/meta-data/instance-id')), new RegExp(`MD:${g1.id}\\r?\\n`));
-    assert.match(await s4.run(`ping -c 2 -W 2 ${g1.ip} >/dev/null && echo CROSS-OK || echo CROSS-FAIL`), /CROSS-FAIL/);
-    assert.match(await s4.run(`ping -c 2 -W 2 ${g3.ip} >/dev/null && echo CROSS-OK || echo CROSS-FAIL`), /CROSS-FAIL/);
-  } finally {
-    await site.teardown();
+  // Each guest's metadata comes from its own host's agent, identified by its assigned address: its own, never the other's.
+  const imds = (path: string) => `echo "MD:$(timeout 10 wget -q -O - http://169.254.169.254${path})"`;
+  for (const [s, own, other, name] of [[s1, g1, g2, 'g1'], [s2, g2, g1, 'g2']] as const) {
+    const id = await s.run(imds('/latest/meta-data/instance-id'));
+    assert.match(id, new RegExp(`MD:${own.id}\\r?\\n`));
+    assert.doesNotMatch(id, new RegExp(other.id));
+    const doc = await s.run(imds('/openstack/latest/meta_data.json'));
+    assert.match(doc, new RegExp(`"name": ?"${name}"`));
+    assert.doesNotMatch(doc, new RegExp(other.id));
   }
-  for (const n of site.namespaces) assert.equal(existsSync(`/run/netns/${n}`), false, `namespace ${n} is gone`);
-  // No agent, QEMU, dnsmasq or socat of the rig is left: each names the rig's dir on its command line.
-  const cmdline = (pid: string) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-  const left = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && cmdline(p).includes(site.dir));
-  assert.deepEqual(left, [], 'no process of the rig is left');
+
+  // Across hosts over VXLAN (the firewall accepts ICMP).
+  assert.match(await s1.run(`ping -c 2 -W 3 ${g2.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
+  // gateway: host — host a routes and masquerades the segment to an address outside it (host b's WAN side).
+  assert.match(await s1.run(`ping -c 2 -W 3 ${hb.underlayIp} >/dev/null && echo NAT-OK || echo NAT-FAIL`), /NAT-OK/);
+
+  // TCP 8080 is closed by default (deny ingress), then opened by a firewall edit through `crowd apply` — no VM restarts.
+  const g2Qemu = await site.qemu(hb, g2.id);
+  await s2.run('(while true; do echo hello | nc -l -p 8080; done) >/dev/null 2>&1 & true');
+  const connect = `echo "TCP:$(nc -w 3 ${g2.ip} 8080 </dev/null)"`;
+  assert.match(await s1.run(connect), /TCP:\r?\n/);
+  const fwFile = join(site.dir, 'fw.yaml');
+  writeFileSync(fwFile, [
+    'kind: firewall',
+    'name: fw',
+    'spec:',
+    '  rules:',
+    '    - {direction: ingress, action: accept, protocol: icmp}',
+    "    - {direction: ingress, action: accept, protocol: tcp, ports: ['8080']}",
+    '',
+  ].join('\n'));
+  await cli('apply', '-f', fwFile, '--reason', 'open 8080');
+  await until('the new rule on host b', async () => (await hb.runner.run({ argv: ['nft', 'list', 'table', 'inet', 'crowd'] })).stdout.includes('8080'), 60_000);
+  assert.match(await s1.run(connect), /TCP:hello/);
+  assert.deepEqual(await site.qemu(hb, g2.id), g2Qemu, 'the same QEMU serves g2');
+
+  // 20% packet loss on host b's WAN (nftables: this kernel has no netem) does not break the overlay.
+  const loss = 'table netdev cnloss {\n chain c {\n  type filter hook ingress device "wan" priority 0; policy accept;\n  numgen random mod 100 < 20 drop\n }\n}\n';
+  await hb.runner.run({ argv: ['nft', '-f', '-'], input: loss });
+  assert.match(await s1.run(`echo "TCP:$(nc -w 15 ${g2.ip} 8080 </dev/null)"`), /TCP:hello/);
+  await hb.runner.run({ argv: ['nft', 'delete', 'table', 'netdev', 'cnloss'] });
+
+  // A guest sending from an address the server did not assign is dropped at its tap.
+  assert.match(await s1.run(`ip addr add 10.77.0.200/24 dev eth0; ping -I 10.77.0.200 -c 2 -W 2 ${g2.ip} >/dev/null && echo SPOOF-OK || echo SPOOF-FAIL; ip addr del 10.77.0.200/24 dev eth0`), /SPOOF-FAIL/);
+  assert.match(await s1.run(`ping -c 1 -W 3 ${g2.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
+
+  // Host a's agent is killed and started again: g1's QEMU runs on untouched (same pid, one boot), and the new agent adopts it.
+  const g1Qemu = await site.qemu(ha, g1.id);
+  assert.ok(g1Qemu.alive);
+  const oldAgent = ha.agent.pid;
+  await site.restartAgent(ha);
+  assert.notEqual(ha.agent.pid, oldAgent);
+  assert.deepEqual(await site.qemu(ha, g1.id), g1Qemu, 'the same QEMU, still running');
+  assert.equal(site.consoleLog(ha, g1.id).split(guestMarkers.ready).length - 1, 1, 'g1 did not boot again');
+  assert.equal((await site.client.vms.get('g1')).status.phase, 'running');
+  // The restarted agent serves g1's metadata again, and the overlay still carries g1's traffic.
+  let md = '';
+  await until('the restarted agent\'s metadata service', async () => /MD:\S/.test((md = await s1.run(imds('/latest/meta-data/instance-id')))), 60_000);
+  assert.match(md, new RegExp(`MD:${g1.id}\\r?\\n`));
+  assert.match(await s1.run(`ping -c 2 -W 3 ${g2.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
+
+  // A guest on host c joins "blue": the overlay now spans three hosts, each replicating to exactly the others.
+  await createVm('g3', hc, 'blue');
+  const g3 = await site.vmRunning('g3');
+  await dhcp(hc, g3.id, g3.ip);
+  const s3 = await shell(site, hc, g3.id);
+  await until('host a to replicate to host c', async () => (await vxlanPeers(ha)).includes(hc.underlayIp), 60_000);
+  assert.deepEqual(await vxlanPeers(hc), [ha.underlayIp, hb.underlayIp].sort());
+  assert.match(await s3.run(`ping -c 2 -W 3 ${g1.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
+
+  // The last VM of "blue" leaving host b removes the network there (links and dnsmasq); the others stop replicating to b.
+  await cli('vm', 'delete', 'g2');
+  await until('host b to drop the network', async () => !(await links(hb)).includes('crowd:bridge:'), 60_000);
+  await until('host b\'s dnsmasq to stop', () => !existsSync(hb.runDir) || !readdirSync(hb.runDir).some((f) => f.endsWith('.pid')), 30_000);
+  await until('hosts a and c to forget host b', async () => (await vxlanPeers(ha)).join() === hc.underlayIp && (await vxlanPeers(hc)).join() === ha.underlayIp, 60_000);
+  assert.match(await s1.run(`ping -c 2 -W 3 ${g3.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
+
+  // A guest on another network reaches its own gateway but no guest on "blue".
+  await createVm('g4', ha, 'red');
+  const g4 = await site.vmRunning('g4');
+  await dhcp(ha, g4.id, g4.ip);
+  const s4 = await shell(site, ha, g4.id);
+  assert.match(await s4.run('ping -c 1 -W 3 10.78.0.1 >/dev/null && echo GW-OK || echo GW-FAIL'), /GW-OK/);
+  // Host a's service tells g4 from g1 (same service, other network).
+  assert.match(await s4.run(imds('/latest/meta-data/instance-id')), new RegExp(`MD:${g4.id}\\r?\\n`));
+  assert.match(await s1.run(imds('/latest/meta-data/instance-id')), new RegExp(`MD:${g1.id}\\r?\\n`));
+  assert.match(await s4.run(`ping -c 2 -W 2 ${g1.ip} >/dev/null && echo CROSS-OK || echo CROSS-FAIL`), /CROSS-FAIL/);
+  assert.match(await s4.run(`ping -c 2 -W 2 ${g3.ip} >/dev/null && echo CROSS-OK || echo CROSS-FAIL`), /CROSS-FAIL/);
+  await site.teardown();
+  assert.deepEqual(site.leftovers(), [], 'nothing of the rig is left');
 });
