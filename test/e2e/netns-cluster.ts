@@ -68,6 +68,8 @@ export class NetnsCluster {
   /** Set by teardown: a test body that runs on after a timeout starts nothing new. */
   private closed = false;
   url = '';
+  /** `sha256:<hex>` of the server's self-signed certificate, which join tokens carry. */
+  fingerprint = '';
   /** The test's own view of the API (admin token). */
   client!: Client;
 
@@ -105,8 +107,9 @@ export class NetnsCluster {
     this.procs.push(server.proc);
     this.url = server.url;
     assert.match(this.url, /^https:/, 'the server on the WAN serves TLS');
+    this.fingerprint = server.fingerprint!;
     // The CLI pins the certificate as `crowd login` would.
-    writeFileSync(join(this.dir, 'cli.yaml'), `server: ${this.url}\ntoken: ${this.token}\nfingerprint: ${server.fingerprint}\n`, { mode: 0o600 });
+    writeFileSync(join(this.dir, 'cli.yaml'), `server: ${this.url}\ntoken: ${this.token}\nfingerprint: ${this.fingerprint}\n`, { mode: 0o600 });
 
     // The test lives in the root namespace: its client reaches the server through a unix socket that socat forwards into the control namespace.
     const socket = join(this.dir, 'api.sock');
@@ -144,6 +147,17 @@ export class NetnsCluster {
     await objectWhen(this.client, 'node', name, (n) => n.status.phase === 'ready', 60_000).catch((e: Error) => {
       throw new Error(`${e.message}; agent output: ${host.agent.output().slice(-2000)}`);
     });
+    // The agent enrolled over TLS trusting only the certificate the join token named, and keeps that pin.
+    let pinned: unknown;
+    await until('the agent to keep its identity', () => {
+      try {
+        pinned = (JSON.parse(readFileSync(join(host.dataDir, 'identity.json'), 'utf8')) as { fingerprint?: string }).fingerprint;
+        return true;
+      } catch {
+        return false;
+      }
+    }, 30_000);
+    assert.equal(pinned, this.fingerprint);
     return host;
   }
 
@@ -203,11 +217,11 @@ export class NetnsCluster {
     return sock;
   }
 
-  /** The QEMU process of a VM on its host: its pid and whether it is alive. */
-  async qemu(host: ClusterHost, vmId: string): Promise<{ pid: number | undefined; alive: boolean }> {
+  /** The QEMU process of a VM on its host (the one its pid file names, or `pid`): its pid and whether it is alive. */
+  async qemu(host: ClusterHost, vmId: string, pid?: number): Promise<{ pid: number | undefined; alive: boolean }> {
     const pidFile = join(host.dataDir, 'vms', vmId, 'qemu.pid');
-    const pid = await readPid(pidFile);
-    return { pid, alive: await isVmProcess(pid, pidFile) };
+    const which = pid ?? (await readPid(pidFile));
+    return { pid: which, alive: await isVmProcess(which, pidFile) };
   }
 
   /** What teardown left behind: namespaces, and processes naming the rig's dir (agents, QEMU, dnsmasq, socat) on their command line. */

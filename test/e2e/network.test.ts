@@ -176,6 +176,11 @@ test('guests on three hosts, each with its own crowd agent, share a network over
   assert.match(await s1.run(imds('/latest/meta-data/instance-id')), new RegExp(`MD:${g1.id}\\r?\\n`));
   assert.match(await s4.run(`ping -c 2 -W 2 ${g1.ip} >/dev/null && echo CROSS-OK || echo CROSS-FAIL`), /CROSS-FAIL/);
   assert.match(await s4.run(`ping -c 2 -W 2 ${g3.ip} >/dev/null && echo CROSS-OK || echo CROSS-FAIL`), /CROSS-FAIL/);
+
+  // The restarted agent drives the QEMU it adopted: deleting g1 stops that process, and host c stops replicating to host a.
+  await cli('vm', 'delete', 'g1');
+  await until('g1\'s QEMU to stop', async () => !(await site.qemu(ha, g1.id, g1Qemu.pid)).alive, 60_000);
+  await until('host c to forget host a', async () => (await vxlanPeers(hc)).length === 0, 60_000);
   await site.teardown();
   assert.deepEqual(site.leftovers(), [], 'nothing of the rig is left');
 });
