@@ -97,7 +97,7 @@ test('guests on three hosts, each with its own crowd agent, share a network over
   await peers(hb, [ha]);
 
   // Each guest's metadata comes from its own host's agent, identified by its assigned address: its own, never the other's.
-  const imds = (path: string) => `echo "MD:$(timeout 10 wget -q -O - http://169.254.169.254${path})"`;
+  const imds = (path: string, seconds = 10) => `echo "MD:$(timeout ${seconds} wget -q -O - http://169.254.169.254${path})"`;
   for (const [s, own, other, name] of [[s1, g1, g2, 'g1'], [s2, g2, g1, 'g2']] as const) {
     const id = await s.run(imds('/latest/meta-data/instance-id'));
     assert.match(id, new RegExp(`MD:${own.id}\\r?\\n`));
@@ -182,6 +182,9 @@ test('guests on three hosts, each with its own crowd agent, share a network over
   assert.match(await s4.run('ping -c 1 -W 3 10.78.0.1 >/dev/null && echo GW-OK || echo GW-FAIL'), /GW-OK/);
   // Host a's service tells g4 from g1 (same service, other network).
   assert.match(await s4.run(imds('/latest/meta-data/instance-id')), new RegExp(`MD:${g4.id}\\r?\\n`));
+  // g1 claiming g4's address gets nothing: its tap drops the spoofed source before the metadata service could answer.
+  const spoofed = await s1.run(`ip addr add ${g4.ip}/32 dev eth0; ip route add 169.254.169.254 via 10.77.0.1 src ${g4.ip}; ${imds('/latest/meta-data/instance-id', 5)}; ip route del 169.254.169.254; ip addr del ${g4.ip}/32 dev eth0`);
+  assert.match(spoofed, /MD:\r?\n/);
   assert.match(await s1.run(imds('/latest/meta-data/instance-id')), new RegExp(`MD:${g1.id}\\r?\\n`));
   assert.match(await s4.run(`ping -c 2 -W 2 ${g1.ip} >/dev/null && echo CROSS-OK || echo CROSS-FAIL`), /CROSS-FAIL/);
   assert.match(await s4.run(`ping -c 2 -W 2 ${g3.ip} >/dev/null && echo CROSS-OK || echo CROSS-FAIL`), /CROSS-FAIL/);
