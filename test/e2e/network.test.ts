@@ -10,7 +10,8 @@
  * running guest, VXLAN follows the segment's members, a host's network goes
  * away with its last VM, a guest on another network cannot reach them, and
  * each host's metadata service answers every guest with its own instance id
- * only. Everything is removed afterwards, also on failure.
+ * only (and a guest claiming another's address, nothing). Everything is
+ * removed afterwards, also on failure.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
