@@ -55,6 +55,8 @@ export interface AgentMainOptions {
   imageDir?: string;
   /** Bound of the image cache in bytes; unused images beyond it are evicted. */
   imageCacheBytes?: number;
+  /** Runtime files such as dnsmasq's per network (default /run/crowd/<node>); tests keep them in their own dir. */
+  runDir?: string;
 }
 
 /** A fetch that trusts only the server certificate the join token named (none needed on plain loopback HTTP). */
@@ -116,7 +118,7 @@ async function identity(o: AgentMainOptions, accel: 'kvm' | 'tcg', log: Logger):
 async function hostNetwork(o: AgentMainOptions, node: string, runner: ExecRunner, runAs: string | undefined, client: () => Client, log: Logger): Promise<HostNetworkSync> {
   if (o.underlayIp !== undefined && !isIP(o.underlayIp)) throw new Error(`Invalid --underlay-ip "${o.underlayIp}": expected an IPv4 or IPv6 address`);
   // dnsmasq drops privileges: its run dir (created on first use) and the parents must be searchable by everyone.
-  const dnsmasqRunDir = join('/run/crowd', node);
+  const dnsmasqRunDir = o.runDir ?? join('/run/crowd', node);
   const tapOwner = runAs !== undefined ? Number((await runner.run({ argv: ['id', '-u', runAs] })).stdout.trim()) : undefined;
   // Remembers what it applied last, so a firewall edit reaches the kernel as a delta instead of a whole-table replace.
   const ruleset = new RulesetApplier();
@@ -227,6 +229,7 @@ export async function agentMain(argv: string[]): Promise<void> {
     .option('--name <name>', 'node name (default: the host name)')
     .option('--label <key=value...>', 'node labels')
     .option('--underlay-ip <address>', "this host's address for VXLAN between hosts (VM networks span hosts only with it)")
+    .option('--run-dir <dir>', "runtime files such as dnsmasq's per network (default /run/crowd/<node>)")
     .option('--image-dir <dir>', 'local base images by name, <image-name>.qcow2, used before pulling from the server')
     .option('--image-cache-bytes <n>', 'evict unused cached images beyond this many bytes (default 50 GiB)', (v: string) => {
       if (!/^\d{1,16}$/.test(v)) throw new Error(`Invalid --image-cache-bytes "${v}": expected a number of bytes`);

@@ -22,8 +22,14 @@ export interface CrowdProcess {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-function launch(args: string[], env: NodeJS.ProcessEnv = {}): CrowdProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', crowdTs, ...args], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+/** `node crowd.ts ARGS`, inside network namespace `netns` when given (`ip netns exec` execs, so the pid stays the node's). */
+function crowdCommand(args: string[], netns?: string): [string, string[]] {
+  const node = [process.execPath, '--import', 'tsx', crowdTs, ...args];
+  return netns ? ['ip', ['netns', 'exec', netns, ...node]] : [node[0]!, node.slice(1)];
+}
+
+function launch(args: string[], env: NodeJS.ProcessEnv = {}, netns?: string): CrowdProcess {
+  const child = spawn(...crowdCommand(args, netns), { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   const keep = (b: Buffer) => (out = (out + b.toString()).slice(-64 * 1024));
   child.stdout!.on('data', keep);
@@ -76,27 +82,44 @@ export function seedAdminToken(dataDir: string, token: string): void {
   writeFileSync(join(dataDir, staticTokensFile), JSON.stringify({ tokens: [{ name: 'admin', sha256: hashToken(token) }] }), { mode: 0o600 });
 }
 
-/** `crowd server` on loopback (port 0: any free one); resolves with its URL once it serves. */
-export async function startServer(dataDir: string, port = 0): Promise<{ proc: CrowdProcess; url: string }> {
-  const proc = launch(['server', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir]);
-  const m = await printed(proc, /serving (http:\/\/\S+)/);
-  return { proc, url: m[1]! };
+/**
+ * `crowd server` on loopback (port 0: any free one), or on `o.host` inside namespace `o.netns` (then with its
+ * self-signed TLS certificate); resolves with its URL, and the certificate's fingerprint, once it serves.
+ */
+export async function startServer(dataDir: string, port = 0, o: { host?: string; netns?: string } = {}): Promise<{ proc: CrowdProcess; url: string; fingerprint?: string }> {
+  const proc = launch(['server', '--listen', `${o.host ?? '127.0.0.1'}:${port}`, '--data-dir', dataDir], {}, o.netns);
+  const m = await printed(proc, /serving (https?:\/\/\S+)/);
+  if (m[1]!.startsWith('http:')) return { proc, url: m[1]! };
+  return { proc, url: m[1]!, fingerprint: (await printed(proc, /fingerprint: (sha256:[0-9a-f]+)/))[1]! };
 }
 
-/** `crowd agent` (TCG, real QEMU unless `driver` says otherwise); enrols when given a join token. */
-export function startAgent(o: { dataDir: string; imageDir: string; server?: string; joinToken?: string; name?: string; labels?: string[]; driver?: 'qemu' | 'fake' }): CrowdProcess {
+/** `crowd agent` (TCG, real QEMU unless `driver` says otherwise, inside namespace `netns` when given); enrols when given a join token. */
+export function startAgent(o: {
+  dataDir: string;
+  imageDir: string;
+  server?: string;
+  joinToken?: string;
+  name?: string;
+  labels?: string[];
+  driver?: 'qemu' | 'fake';
+  underlayIp?: string;
+  runDir?: string;
+  netns?: string;
+}): CrowdProcess {
   const args = ['agent', '--data-dir', o.dataDir, '--image-dir', o.imageDir];
   if (o.server) args.push('--server', o.server);
   if (o.joinToken) args.push('--join-token', o.joinToken);
   if (o.name) args.push('--name', o.name);
   for (const l of o.labels ?? []) args.push('--label', l);
   if (o.driver) args.push('--driver', o.driver);
-  return launch(args, { CROWD_ACCEL: 'tcg' });
+  if (o.underlayIp) args.push('--underlay-ip', o.underlayIp);
+  if (o.runDir) args.push('--run-dir', o.runDir);
+  return launch(args, { CROWD_ACCEL: 'tcg' }, o.netns);
 }
 
-/** Runs the `crowd` CLI as its own process against `url` with `token`. */
-export async function crowd(url: string, token: string, argv: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', crowdTs, ...argv], {
+/** Runs the `crowd` CLI as its own process against `url` with `token` (inside namespace `o.netns` when given). */
+export async function crowd(url: string, token: string, argv: string[], env: NodeJS.ProcessEnv = {}, o: { netns?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = spawn(...crowdCommand(argv, o.netns), {
     cwd: repo,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CROWD_URL: url, CROWD_TOKEN: token, CROWD_CONFIG: '/nonexistent/crowd-e2e.yaml', ...env },
