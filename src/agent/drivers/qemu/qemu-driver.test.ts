@@ -6,18 +6,37 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { missingRoot, missingTools } from '../../../base/require-tool.ts';
+import { ExecRunner } from '../../../base/runner.ts';
 import { ensureBusyboxDisk, guestMarkers } from '../../../../test/guests/busybox-disk.ts';
 import { driverConformance } from '../conformance.ts';
-import type { VmConfig } from '../vm-config.ts';
+import type { NicConfig, VmConfig } from '../vm-config.ts';
 import { QemuDriver } from './qemu-driver.ts';
 import { isVmProcess, readPid } from './qemu-process.ts';
 
-const skip = missingTools('qemu-system-x86_64', 'qemu-img', 'mkfs.vfat', 'mcopy', 'syslinux', 'cpio') ?? missingRoot();
+const skip = missingTools('qemu-system-x86_64', 'qemu-img', 'mkfs.vfat', 'mcopy', 'syslinux', 'cpio', 'ip') ?? missingRoot();
+const sh = new ExecRunner();
+let sandboxes = 0;
 
-/** Everything one test creates lives in one temp dir; cleanup kills its QEMUs by pid and removes it. */
+/**
+ * Everything one test creates lives in one temp dir and one network namespace,
+ * where its QEMUs run (through a wrapper) and its taps live; cleanup kills its
+ * QEMUs by pid and removes both.
+ */
 async function sandbox() {
   const root = await mkdtemp('/tmp/crowd-q-');
   const runDir = join(root, 'run');
+  const ns = `crowdq${process.pid}-${sandboxes++}`;
+  await sh.run({ argv: ['ip', 'netns', 'add', ns] });
+  const qemu = join(root, 'qemu');
+  await writeFile(qemu, `#!/bin/sh\nexec ip netns exec ${ns} qemu-system-x86_64 "$@"\n`, { mode: 0o755 });
+  const driver = () => new QemuDriver({ runDir, qemuBinary: qemu, runAs: 'nobody' });
+  /** A tap in the namespace that QEMU (as nobody) may open, up, on no bridge. */
+  const nic = async (i: number): Promise<NicConfig> => {
+    const tap = `cq${i}`;
+    await sh.run({ argv: ['ip', 'netns', 'exec', ns, 'ip', 'tuntap', 'add', 'dev', tap, 'mode', 'tap', 'user', 'nobody'] });
+    await sh.run({ argv: ['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', tap, 'up'] });
+    return { tap, mac: `52:54:00:00:0${i}:01` };
+  };
   const base = await ensureBusyboxDisk();
   const config = (id: string, name = 'guest'): VmConfig => ({
     id, name, cpus: 1, memoryMiB: 256, image: { path: base, format: 'qcow2' }, diskGiB: 1, accel: 'tcg',
@@ -29,9 +48,10 @@ async function sandbox() {
       const pid = await readPid(pidFile);
       if (pid && (await isVmProcess(pid, pidFile))) process.kill(pid, 'SIGKILL');
     }
+    await sh.run({ argv: ['ip', 'netns', 'del', ns] }).catch(() => undefined);
     await rm(root, { recursive: true, force: true });
   };
-  return { root, runDir, config, cleanup };
+  return { root, runDir, ns, driver, nic, config, cleanup };
 }
 
 async function consoleLogFd(pid: number, path: string): Promise<string> {
@@ -56,9 +76,10 @@ driverConformance(
     const bad = join(s.root, 'bad.qcow2');
     await writeFile(bad, 'this is not a disk image\n');
     return {
-      newDriver: () => new QemuDriver({ runDir: s.runDir }),
+      newDriver: s.driver,
       config: (id) => s.config(id),
       deafConfig: (id) => s.config(id, 'deaf'),
+      nic: s.nic,
       badConfig: (id) => ({ ...s.config(id), image: { path: bad, format: 'qcow2' } }),
       badMessage: /not in qcow2 format/,
       marker: guestMarkers.ready,
@@ -73,7 +94,7 @@ driverConformance(
 
 test('a QEMU that cannot start fails with QEMU\'s own error and leaves nothing', { skip, timeout: 60_000 }, async (t) => {
   const s = await sandbox();
-  const d = new QemuDriver({ runDir: s.runDir });
+  const d = s.driver();
   t.after(async () => {
     await d.close();
     await s.cleanup();
@@ -85,7 +106,7 @@ test('a QEMU that cannot start fails with QEMU\'s own error and leaves nothing',
 
 test('a guest that powers off while no driver watches is found stopped, and QEMU ran unprivileged', { skip, timeout: 120_000 }, async (t) => {
   const s = await sandbox();
-  let d = new QemuDriver({ runDir: s.runDir });
+  let d = s.driver();
   t.after(async () => {
     await d.close();
     await s.cleanup();
@@ -106,7 +127,7 @@ test('a guest that powers off while no driver watches is found stopped, and QEMU
   await new Promise((resolve) => sock.once('connect', resolve));
   sock.end('poweroff -f\n');
   await waitFor('the guest to power off', async () => (await d.consoleLog('self-off')).includes('Power down'));
-  d = new QemuDriver({ runDir: s.runDir });
+  d = s.driver();
   const info = await d.recover('self-off');
   assert.equal(info.state, 'stopped');
   assert.equal(info.exit?.kind, 'poweroff');
@@ -115,7 +136,7 @@ test('a guest that powers off while no driver watches is found stopped, and QEMU
 
 test('destroy stops the QEMU and removes the files even when the VM\'s config file is corrupt', { skip, timeout: 60_000 }, async (t) => {
   const s = await sandbox();
-  const d = new QemuDriver({ runDir: s.runDir });
+  const d = s.driver();
   t.after(async () => {
     await d.close();
     await s.cleanup();
@@ -124,7 +145,7 @@ test('destroy stops the QEMU and removes the files even when the VM\'s config fi
   const dir = join(s.runDir, 'corrupt');
   await writeFile(join(dir, 'config.json'), '{not json');
   await d.close();
-  const fresh = new QemuDriver({ runDir: s.runDir });
+  const fresh = s.driver();
   t.after(() => fresh.close());
   await fresh.destroy('corrupt');
   assert.equal(await isVmProcess(pid, join(dir, 'qemu.pid')), false);
