@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { constants, existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -11,7 +12,9 @@ import { ensureBusyboxDisk, guestMarkers } from '../../../../test/guests/busybox
 import { driverConformance } from '../conformance.ts';
 import type { NicConfig, VmConfig } from '../vm-config.ts';
 import { QemuDriver } from './qemu-driver.ts';
+import { pciNics } from './qemu-nics.ts';
 import { isVmProcess, readPid } from './qemu-process.ts';
+import { QmpClient } from './qmp-client.ts';
 
 const skip = missingTools('qemu-system-x86_64', 'qemu-img', 'mkfs.vfat', 'mcopy', 'syslinux', 'cpio', 'ip') ?? missingRoot();
 const sh = new ExecRunner();
@@ -150,4 +153,62 @@ test('destroy stops the QEMU and removes the files even when the VM\'s config fi
   await fresh.destroy('corrupt');
   assert.equal(await isVmProcess(pid, join(dir, 'qemu.pid')), false);
   assert.equal(existsSync(dir), false);
+});
+
+/** Types `cmd` on the guest's console until its output matches `want` (each try waits for output, the whole with a deadline). */
+async function guestShows(d: QemuDriver, id: string, cmd: string, want: RegExp, timeoutMs = 60_000): Promise<void> {
+  const stream = await d.attachConsole(id);
+  let seen = '';
+  stream.on('data', (b: Buffer) => (seen += b.toString()));
+  try {
+    await waitFor(`the guest to answer ${JSON.stringify(cmd)} with ${want}`, async () => {
+      if (want.test(seen)) return true;
+      seen = '';
+      stream.write(`${cmd}\n`);
+      await once(stream, 'data').catch(() => undefined);
+      await delay(500);
+      return want.test(seen);
+    }, timeoutMs).catch((e: Error) => assert.fail(`${e.message}; last output: ${JSON.stringify(seen)}`));
+  } finally {
+    const closed = once(stream, 'close');
+    stream.destroy();
+    await closed;
+  }
+}
+
+test('a NIC hot-plugged into a running guest shows up inside it and over QMP, and unplugs again', { skip, timeout: 240_000 }, async (t) => {
+  const s = await sandbox();
+  let d = s.driver();
+  t.after(async () => {
+    await d.close();
+    await s.cleanup();
+  });
+  const nic = await s.nic(0);
+  const nics = 'echo NICS:$(ls /sys/class/net | tr "\\n" ,)';
+  await d.start(s.config('hot'));
+  await waitFor('the guest to boot', async () => (await d.consoleLog('hot')).includes(guestMarkers.ready));
+  await guestShows(d, 'hot', nics, /NICS:lo,/);
+  // A tap that does not exist cannot be opened by the unprivileged QEMU: refused, nothing left plugged in.
+  await assert.rejects(d.attachNic('hot', { tap: 'cqmissing', mac: '52:54:00:00:09:01' }), (e: Error) => /Cannot hot-plug NIC "cqmissing" into vm "guest"/.test(e.message));
+  assert.deepEqual((await d.inspect('hot')).nics, []);
+
+  assert.deepEqual((await d.attachNic('hot', nic)).nics, [nic]);
+  await guestShows(d, 'hot', 'cat /sys/class/net/eth0/address', new RegExp(nic.mac));
+  // QEMU itself says so, as a driver that re-adopts the VM asks it.
+  await d.close();
+  const q = await QmpClient.connect(join(s.runDir, 'hot', 'qmp.sock'));
+  try {
+    const found = pciNics(await q.execute('query-pci'));
+    assert.deepEqual(found.nics, [{ tap: nic.tap, port: 'nicport0' }]);
+    assert.equal(await q.execute('qom-get', { path: `/machine/peripheral/nic-${nic.tap}`, property: 'mac' }), nic.mac);
+  } finally {
+    q.close();
+  }
+  d = s.driver();
+  assert.deepEqual((await d.inspect('hot')).nics, [nic]);
+
+  const t0 = Date.now();
+  assert.deepEqual((await d.detachNic('hot', nic, { timeoutMs: 60_000 })).nics, []);
+  t.diagnostic(`the guest released the NIC ${Date.now() - t0} ms after device_del under TCG`);
+  await guestShows(d, 'hot', nics, /NICS:lo,/);
 });
