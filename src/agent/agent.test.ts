@@ -307,6 +307,18 @@ test('NICs added to and removed from a running VM are hot-plugged in order with 
     await assert.rejects(t.store.update({ kind: 'vm', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { ...web.spec, nics: [{ network: 'nope' }] } }, by), (e) => e instanceof ApiError);
     assert.ok(events.slice(before).every((e) => !e.startsWith('attach')));
 
+    // A second NIC on a network whose pool ran dry waits, said so in NicsPending; the first stays plugged in and connected.
+    await t.store.create({ kind: 'network', name: 'full', spec: { ipv4: { subnet: '10.81.0.0/30' } } }, by);
+    await t.store.update({ kind: 'vm', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { ...web.spec, nics: [{ network: 'full' }] } }, by);
+    await until('the NIC on "full" to be hot-plugged', async () => (await nicsOf(web.id)).length === 1);
+    await t.store.update({ kind: 'vm', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { ...web.spec, nics: [{ network: 'full' }, { network: 'full' }] } }, by);
+    const dry = await objectWhen(t.store, { kind: 'vm', name: 'web' }, (v) => (v.status as VmStatus).conditions?.some((c) => c.type === 'NicsPending' && /exhausted/.test(c.message ?? '')) ?? false);
+    const waiting = (dry.status as VmStatus).conditions!.find((c) => c.type === 'NicsPending')!;
+    assert.deepEqual([waiting.status, waiting.reason], ['true', 'WaitingForNetwork']);
+    assert.deepEqual((await nicsOf(web.id)).map((n) => n.tap), [tap]);
+    assert.ok(events.at(-1)!.includes(tap), `the first NIC's tap stays: ${events.join(' | ')}`);
+    assert.equal((await driver.inspect(web.id)).pid, pid, 'no restart');
+
     await t.store.create({ kind: 'vm', name: 'stubborn', spec: { image: 'debian', machineType: 'small', nics: [{ network: 'lan' }] } }, by);
     const stubborn = await objectWhen(t.store, { kind: 'vm', name: 'stubborn' }, (v) => v.status.phase === 'running');
     assert.equal((await nicsOf(stubborn.id)).length, 1);

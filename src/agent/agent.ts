@@ -1,5 +1,5 @@
 import { ApiError } from '../api/errors.ts';
-import type { VmStatus } from '../api/kinds/vm.ts';
+import type { VmSpec, VmStatus } from '../api/kinds/vm.ts';
 import type { AnyObject, Condition } from '../api/object.ts';
 import type { Clock } from '../base/clock.ts';
 import type { Logger } from '../base/logger.ts';
@@ -140,6 +140,8 @@ export class Agent {
       }
       this.o.cache.setRevision(ev.revision);
       this.wakeReconcile?.();
+      // A report the server refused as stale goes again on top of the newer version.
+      this.wakeStatus?.();
       this.o.network?.poke();
     }
   }
@@ -211,7 +213,7 @@ export class Agent {
     for (const vm of vms) {
       if (this.locks.busy(vm.id)) continue;
       const step = steps.find((s) => s.id === vm.id);
-      this.report(vm, after.get(vm.id), step?.op === 'hold' ? step : undefined, this.nicsPending(vm.id, after.get(vm.id), desired.get(vm.id), net));
+      this.report(vm, after.get(vm.id), step?.op === 'hold' ? step : undefined, this.nicsPending(vm, after.get(vm.id), desired.get(vm.id), net));
     }
     this.o.onPass?.(steps);
     return steps;
@@ -281,17 +283,19 @@ export class Agent {
 
   /**
    * A running VM's NicsPending condition: its NICs differ from the spec because
-   * a hot-plug failed (until the next start) or a NIC waits for its network.
+   * a hot-plug failed (until the next start) or a new NIC waits for its network.
    */
-  private nicsPending(id: string, info: VmInfo | undefined, d: DesiredVm | undefined, net: NetworkReadiness | undefined): Omit<Condition, 'lastTransition'> | undefined {
+  private nicsPending(vm: AnyObject, info: VmInfo | undefined, d: DesiredVm | undefined, net: NetworkReadiness | undefined): Omit<Condition, 'lastTransition'> | undefined {
     if (info?.state !== 'running') return undefined;
+    const id = vm.id;
     const failed = this.nicFailures.get(id);
     if (failed && info.nics && d?.config) {
       const c = nicChanges(d.config.nics ?? [], info.nics);
       const errors = [...c.detach.map((n) => failed.get(nicOpKey('detach', n))), ...c.attach.map((n) => failed.get(nicOpKey('attach', n)))].filter((m): m is string => m !== undefined);
       if (errors.length) return { type: 'NicsPending', status: 'true', reason: 'RestartRequired', message: `${errors.join('; ')}; the NIC change applies at the next start`.slice(0, 4000) };
     }
-    const waiting = net?.problems.get(id) ?? net?.waiting.get(id);
+    // Only a NIC the guest lacks is pending: a view that is not here yet (agent restart) or already past a removal is not.
+    const waiting = ((vm.spec as VmSpec).nics?.length ?? 0) > (info.nics?.length ?? 0) ? (net?.problems.get(id) ?? net?.waiting.get(id)) : undefined;
     if (waiting) return { type: 'NicsPending', status: 'true', reason: 'WaitingForNetwork', message: waiting.slice(0, 4000) };
     return undefined;
   }
@@ -331,10 +335,15 @@ export class Agent {
       let wait = 60_000;
       try {
         for (const { id, status } of this.o.cache.pendingStatus()) {
-          const project = this.o.cache.get('vm', id)?.project;
+          const cached = this.o.cache.get('vm', id);
+          const project = cached?.project;
           try {
-            await this.o.client().vms.putStatus(id, status as VmStatus, project ? { project } : {});
+            // On top of the newest version cached, with If-Match: a server write (IPAM's addresses) is never undone.
+            const body = cached ? agentStatusOver(cached.status as VmStatus, status as VmStatus) : (status as VmStatus);
+            await this.o.client().vms.putStatus(id, body, { ...(project ? { project } : {}), ...(cached ? { ifMatch: cached.revision } : {}) });
           } catch (e) {
+            // Stale: stays queued until the watch brings the newer version.
+            if (e instanceof ApiError && e.code === 'precondition_failed') continue;
             if (!(e instanceof ApiError && (e.code === 'not_found' || e.code === 'forbidden' || e.code === 'invalid'))) throw e;
             this.o.logger.warn({ vm: id, err: e.message }, 'status report dropped');
           }
@@ -364,6 +373,18 @@ export class Agent {
       await this.pause(wait, signal);
     }
   }
+}
+
+/** The agent's part of a VM's status (phase, node, last error, Ready and NicsPending) over the rest, which the server writes. */
+function agentStatusOver(current: VmStatus, mine: VmStatus): VmStatus {
+  const own = (c: Condition) => c.type === 'Ready' || c.type === 'NicsPending';
+  const out: VmStatus = { ...current, phase: mine.phase, ...(mine.node ? { node: mine.node } : {}) };
+  if (mine.lastError) out.lastError = mine.lastError;
+  else delete out.lastError;
+  const conditions = [...(current.conditions ?? []).filter((c) => !own(c)), ...(mine.conditions ?? []).filter(own)];
+  if (conditions.length) out.conditions = conditions;
+  else delete out.conditions;
+  return out;
 }
 
 function errText(e: unknown): string {

@@ -192,7 +192,9 @@ test('a NIC hot-plugged into a running guest shows up inside it and over QMP, an
   await assert.rejects(d.attachNic('hot', { tap: 'cqmissing', mac: '52:54:00:00:09:01' }), (e: Error) => /Cannot hot-plug NIC "cqmissing" into vm "guest"/.test(e.message));
   assert.deepEqual((await d.inspect('hot')).nics, []);
 
+  const plugAt = Date.now();
   assert.deepEqual((await d.attachNic('hot', nic)).nics, [nic]);
+  t.diagnostic(`netdev_add + device_add took ${Date.now() - plugAt} ms`);
   await guestShows(d, 'hot', 'cat /sys/class/net/eth0/address', new RegExp(nic.mac));
   // QEMU itself says so, as a driver that re-adopts the VM asks it.
   await d.close();

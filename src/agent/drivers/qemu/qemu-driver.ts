@@ -255,16 +255,11 @@ export class QemuDriver implements Driver {
     return this.opts.machine ?? 'q35';
   }
 
-  /**
-   * A re-adopted VM's NICs and root ports, from QEMU itself. A VM started
-   * before NICs had ids and ports holds its config's NICs on the root bus.
-   */
+  /** A re-adopted VM's NICs and root ports, from QEMU itself. */
   private async learnNics(t: Tracked): Promise<PluggedNic[]> {
-    const found = await queryNics(await this.qmp(t));
-    const legacy = found.nics.length === 0 && found.ports.length === 0 && isPcie(this.machine);
-    t.nics = legacy ? [...(t.config.nics ?? [])] : found.nics;
+    const found = await queryNics(await this.qmp(t), { pcie: isPcie(this.machine), configured: t.config.nics ?? [] });
     t.ports = found.ports;
-    return t.nics;
+    return (t.nics = found.nics);
   }
 
   async close(): Promise<void> {

@@ -2,9 +2,14 @@ import type { NicConfig } from '../vm-config.ts';
 import { netdevProps, nicDeviceProps, nicIds, pciNics, type PluggedNic } from './qemu-nics.ts';
 import type { QmpClient, QmpEvent } from './qmp-client.ts';
 
-/** The NICs a running QEMU holds and its reserved root ports, asked over QMP (how a re-adopted VM's NICs are known). */
-export async function queryNics(q: QmpClient): Promise<{ nics: PluggedNic[]; ports: string[] }> {
+/**
+ * The NICs a running QEMU holds and its reserved root ports, asked over QMP
+ * (how a re-adopted VM's NICs are known). A q35 VM started before NICs had
+ * ids and ports holds its config's NICs on the root bus.
+ */
+export async function queryNics(q: QmpClient, o: { pcie: boolean; configured: NicConfig[] }): Promise<{ nics: PluggedNic[]; ports: string[] }> {
   const found = pciNics(await q.execute<{ devices?: [] }[]>('query-pci'));
+  if (o.pcie && found.nics.length === 0 && found.ports.length === 0) return { nics: [...o.configured], ports: [] };
   const nics = await Promise.all(found.nics.map(async (n) => ({ ...n, mac: String(await q.execute('qom-get', { path: `/machine/peripheral/${nicIds(n.tap).device}`, property: 'mac' })) })));
   return { nics, ports: found.ports };
 }
