@@ -15,6 +15,14 @@ import { Agent } from './agent.ts';
 import { testAgent } from './test-agent.ts';
 import { AgentCache } from './agent-cache.ts';
 import { FakeDriver, FakeHost } from './drivers/fake-driver.ts';
+import type { NicConfig } from './drivers/vm-config.ts';
+import { HostNetworkSync } from './host-network-sync.ts';
+import { tapName } from './host-network.ts';
+import { ApiError } from '../api/errors.ts';
+import type { VmStatus } from '../api/kinds/vm.ts';
+import type { Store } from '../store/store.ts';
+import { hostNetworkRoutes } from '../server/ipam/host-network-view.ts';
+import { IpamController } from '../server/ipam/ipam-controller.ts';
 import { localImages } from './local-images.ts';
 import { runAgent } from './main.ts';
 
@@ -224,6 +232,116 @@ test('with no periodic tick, changes that arrive while a pass or a status report
     ac.abort();
     cache.close();
     await stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('NICs added to and removed from a running VM are hot-plugged in order with its host network; a guest that keeps a NIC gets NicsPending until its next start', async () => {
+  const t: TestApp = await buildTestApp({ nodes: true, plugins: [hostNetworkRoutes((): Store => t.store)] });
+  await t.seed();
+  await t.app.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'crowd-agent-'));
+  writeFileSync(join(dir, 'debian.qcow2'), '');
+  const cache = new AgentCache(join(dir, 'cache.db'));
+  const ac = new AbortController();
+  // One timeline of host-network applies (the taps they leave) and NICs the guest took or released.
+  const events: string[] = [];
+  class RecordingDriver extends FakeDriver {
+    override async attachNic(id: string, nic: NicConfig) {
+      events.push(`attach ${nic.tap}`);
+      return super.attachNic(id, nic);
+    }
+    override async detachNic(id: string, nic: NicConfig, opts?: { timeoutMs?: number }) {
+      const info = await super.detachNic(id, nic, opts);
+      events.push(`released ${nic.tap}`);
+      return info;
+    }
+  }
+  const driver = new RecordingDriver({ refusesUnplug: (c) => c.name === 'stubborn' });
+  try {
+    void new Scheduler({ store: t.store, logger: silentLogger(), clock: systemClock }).run(ac.signal);
+    void new IpamController({ store: t.store, logger: silentLogger(), clock: systemClock }).run(ac.signal);
+    const credential = await t.enrol('host-5', { cpus: 8, memoryMiB: 8192, diskGiB: 50 });
+    const client = () => new Client({ baseUrl: url, authorization: credential });
+    const network = new HostNetworkSync({
+      options: { dnsmasqRunDir: join(dir, 'dnsmasq') },
+      fetchView: () => client().http.json({ method: 'GET', path: '/v1/nodes/host-5/network' }),
+      apply: async (spec) => void events.push(`apply ${spec.links.flatMap((l) => l.ports.map((p) => p.name)).join(',')}`),
+      clock: systemClock,
+      logger: silentLogger(),
+      refreshMs: 50,
+    });
+    const running = testAgent({ node: 'host-5', url, authorization: credential, driver, cache, imageDir: dir }, { network, unplugTimeoutMs: 50 }).run(ac.signal);
+    const nicsOf = async (id: string) => (await driver.inspect(id)).nics ?? [];
+    const until = async (what: string, check: () => Promise<boolean>) => {
+      const deadline = Date.now() + 10_000;
+      while (!(await check())) {
+        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${events.join(' | ')}`);
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+
+    await t.store.create({ kind: 'vm', name: 'web', spec: { image: 'debian', machineType: 'small' } }, by);
+    const web = await objectWhen(t.store, { kind: 'vm', name: 'web' }, (v) => v.status.phase === 'running');
+    const pid = (await driver.inspect(web.id)).pid;
+    const tap = tapName(web.id, 0);
+    await t.store.update({ kind: 'vm', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { ...web.spec, nics: [{ network: 'lan' }] } }, by);
+    await until('the NIC to be hot-plugged', async () => (await nicsOf(web.id)).length === 1);
+    const addressed = await t.store.get({ kind: 'vm', idOrName: 'web' });
+    assert.deepEqual(await nicsOf(web.id), [{ tap, mac: (addressed.status as VmStatus).addresses![0]!.mac }], 'the MAC the server assigned');
+    assert.equal((await driver.inspect(web.id)).pid, pid, 'no restart');
+    const plugged = events.indexOf(`attach ${tap}`);
+    assert.ok(events.slice(0, plugged).some((e) => e.startsWith('apply') && e.includes(tap)), `the tap exists before the guest gets the NIC: ${events.join(' | ')}`);
+
+    await t.store.update({ kind: 'vm', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { ...web.spec, nics: [] } }, by);
+    await until('the NIC to be unplugged', async () => (await nicsOf(web.id)).length === 0);
+    await until('the tap to go', async () => events.at(-1) === 'apply ');
+    const released = events.indexOf(`released ${tap}`);
+    const tapGone = events.findIndex((e, i) => i > plugged && e.startsWith('apply') && !e.includes(tap));
+    assert.ok(released >= 0 && released < tapGone, `the tap goes only after the guest released the NIC: ${events.join(' | ')}`);
+    assert.equal((await driver.inspect(web.id)).pid, pid, 'no restart');
+
+    // A NIC on a network that does not exist is refused by the API; nothing reaches the host.
+    const before = events.length;
+    await assert.rejects(t.store.update({ kind: 'vm', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { ...web.spec, nics: [{ network: 'nope' }] } }, by), (e) => e instanceof ApiError);
+    assert.ok(events.slice(before).every((e) => !e.startsWith('attach')));
+
+    // A second NIC on a network whose pool ran dry waits, said so in NicsPending; the first stays plugged in and connected.
+    await t.store.create({ kind: 'network', name: 'full', spec: { ipv4: { subnet: '10.81.0.0/30' } } }, by);
+    await t.store.update({ kind: 'vm', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { ...web.spec, nics: [{ network: 'full' }] } }, by);
+    await until('the NIC on "full" to be hot-plugged', async () => (await nicsOf(web.id)).length === 1);
+    await t.store.update({ kind: 'vm', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { ...web.spec, nics: [{ network: 'full' }, { network: 'full' }] } }, by);
+    const dry = await objectWhen(t.store, { kind: 'vm', name: 'web' }, (v) => (v.status as VmStatus).conditions?.some((c) => c.type === 'NicsPending' && /exhausted/.test(c.message ?? '')) ?? false);
+    const waiting = (dry.status as VmStatus).conditions!.find((c) => c.type === 'NicsPending')!;
+    assert.deepEqual([waiting.status, waiting.reason], ['true', 'WaitingForNetwork']);
+    assert.deepEqual((await nicsOf(web.id)).map((n) => n.tap), [tap]);
+    assert.ok(events.at(-1)!.includes(tap), `the first NIC's tap stays: ${events.join(' | ')}`);
+    assert.equal((await driver.inspect(web.id)).pid, pid, 'no restart');
+
+    await t.store.create({ kind: 'vm', name: 'stubborn', spec: { image: 'debian', machineType: 'small', nics: [{ network: 'lan' }] } }, by);
+    const stubborn = await objectWhen(t.store, { kind: 'vm', name: 'stubborn' }, (v) => v.status.phase === 'running');
+    assert.equal((await nicsOf(stubborn.id)).length, 1);
+    await t.store.update({ kind: 'vm', idOrName: 'stubborn' }, { labels: {}, metadata: {}, spec: { ...stubborn.spec, nics: [] } }, by);
+    const pending = await objectWhen(t.store, { kind: 'vm', name: 'stubborn' }, (v) => (v.status as VmStatus).conditions?.some((c) => c.type === 'NicsPending' && c.reason === 'RestartRequired') ?? false);
+    const condition = (pending.status as VmStatus).conditions!.find((c) => c.type === 'NicsPending')!;
+    assert.equal(condition.status, 'true');
+    assert.match(condition.message!, /did not release it within 50 ms.*applies at the next start/);
+    assert.equal((pending.status as VmStatus).phase, 'running');
+    assert.equal((await nicsOf(stubborn.id)).length, 1, 'the guest still holds it');
+    // The next start applies the change and clears the condition.
+    await t.store.update({ kind: 'vm', idOrName: 'stubborn' }, { labels: {}, metadata: {}, spec: { ...stubborn.spec, nics: [], power: 'stopped' } }, by);
+    await objectWhen(t.store, { kind: 'vm', name: 'stubborn' }, (v) => v.status.phase === 'stopped');
+    await t.store.update({ kind: 'vm', idOrName: 'stubborn' }, { labels: {}, metadata: {}, spec: { ...stubborn.spec, nics: [], power: 'running' } }, by);
+    const restarted = await objectWhen(t.store, { kind: 'vm', name: 'stubborn' }, (v) => v.status.phase === 'running');
+    assert.equal((restarted.status as VmStatus).conditions?.find((c) => c.type === 'NicsPending')?.status, 'false');
+    assert.deepEqual(await nicsOf(stubborn.id), []);
+    ac.abort();
+    await running;
+  } finally {
+    ac.abort();
+    cache.close();
+    await t.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,17 +1,17 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApiError } from '../api/errors.ts';
-import type { VmStatus } from '../api/kinds/vm.ts';
+import type { VmSpec, VmStatus } from '../api/kinds/vm.ts';
 import type { AnyObject, Condition } from '../api/object.ts';
 import type { Clock } from '../base/clock.ts';
 import type { Logger } from '../base/logger.ts';
 import type { Client } from '../client/client.ts';
 import { AgentCache } from './agent-cache.ts';
 import { desiredVm, type HostFacts } from './desired-vm.ts';
-import type { Driver, VmInfo } from './drivers/driver.ts';
-import { type HostNetworkSync, withNics } from './host-network-sync.ts';
+import type { Driver, NicConfig, VmInfo } from './drivers/driver.ts';
+import { type HostNetworkSync, type NetworkReadiness, withNics } from './host-network-sync.ts';
 import type { MetadataGuests } from './metadata-guests.ts';
 import type { NocloudSeeds } from './nocloud-seeds.ts';
-import { backoffMs, reconcile, type RestartState, type Step } from './reconcile.ts';
+import { backoffMs, nicChanges, nicOpKey, reconcile, unplugsFirst, type DesiredVm, type RestartState, type Step } from './reconcile.ts';
 import { Wakeup } from './wakeup.ts';
 import { VmLocks } from './vm-locks.ts';
 
@@ -37,6 +37,8 @@ export interface AgentOptions {
   metadata?: Pick<MetadataGuests, 'update'>;
   /** NoCloud seed images, built before a VM's first start; without it no VM gets one. */
   nocloud?: NocloudSeeds;
+  /** How long a guest may take to release a hot-unplugged NIC before it needs a restart (the driver's default: 20 s). */
+  unplugTimeoutMs?: number;
 }
 
 const referenced = ['machine-type', 'image'];
@@ -53,6 +55,8 @@ export class Agent {
   private readonly reported = new Map<string, string>();
   /** The error of a step that failed in the current pass, for the status report. */
   private readonly failures = new Map<string, string>();
+  /** Hot-plug operations that failed, by VM and `nicOpKey`, with the error: they wait for the VM's next start. */
+  private readonly nicFailures = new Map<string, Map<string, string>>();
   /** Wakes for the reconcile and status loops; a wake while the loop is busy carries over to its next sleep. */
   private readonly reconcileWakeup = new Wakeup();
   private readonly statusWakeup = new Wakeup();
@@ -141,6 +145,8 @@ export class Agent {
       }
       this.o.cache.setRevision(ev.revision);
       this.wakeReconcile?.();
+      // A report the server refused as stale goes again on top of the newer version.
+      this.wakeStatus?.();
       this.o.network?.poke();
     }
   }
@@ -204,17 +210,23 @@ export class Agent {
     const vms = this.o.cache.all('vm');
     const seeds = this.o.nocloud;
     const host: HostFacts = { ...this.o.host, lookup: (k, p, n) => this.o.cache.get(k, `${p}/${n}`), ...(seeds ? { seedPath: (id: string) => seeds.path(id) } : {}) };
-    const actual = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
+    let actual = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
     // A VM whose image is still being pulled stays out of reconcile (reported provisioning) until the image is here.
-    const desired = new Map(vms.map((vm) => [vm.id, desiredVm(vm, host)] as const).filter(([id, d]) => d.waiting === undefined || actual.has(id)));
-    // Taps exist before QEMU opens them: the host network converges first; VMs whose NICs are not ready yet wait (provisioning).
+    const wanted = new Map(vms.map((vm) => [vm.id, desiredVm(vm, host)] as const).filter(([id, d]) => d.waiting === undefined || actual.has(id)));
+    const ctx = () => ({ now: this.o.clock.now(), restarts: this.restarts, failedNics: this.failedNics() });
+    // Hot-unplugged NICs leave the guest before the host network takes their taps away…
+    const taps = this.o.network?.plannedTaps(vms);
+    const unplugs = taps ? unplugsFirst(actual, taps, ctx().failedNics).filter((s) => !this.locks.busy(s.id)) : [];
+    if (unplugs.length > 0) {
+      await Promise.all(unplugs.map((s) => this.locks.tryRun(s.id, () => this.execute(s, actual))));
+      actual = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
+    }
+    // …and taps exist before QEMU opens them (at start or hot-plug): the host network converges first.
     const net = await this.o.network?.converge(vms);
     await this.o.metadata?.update(vms, this.o.network?.currentView, (net?.nics.size ?? 0) > 0);
-    for (const [id, d] of desired) {
-      if (net?.waiting.has(id) && !actual.has(id)) desired.delete(id);
-      else desired.set(id, withNics(d, net));
-    }
-    const steps = reconcile(desired, actual, { now: this.o.clock.now(), restarts: this.restarts }).filter((s) => !this.locks.busy(s.id));
+    // VMs whose NICs are not ready yet wait (provisioning); a running one keeps its NICs as they are.
+    const desired = new Map([...wanted].filter(([id]) => !(net?.waiting.has(id) && !actual.has(id))).map(([id, d]) => [id, withNics(d, net)] as const));
+    const steps = reconcile(desired, actual, ctx()).filter((s) => !this.locks.busy(s.id));
     for (const s of steps.filter((s) => s.op !== 'hold')) {
       const run = this.locks.tryRun(s.id, () => this.execute(s, actual, vms.find((v) => v.id === s.id))).then(() => {
         this.inflight.delete(run);
@@ -226,7 +238,7 @@ export class Agent {
     for (const vm of vms) {
       if (this.locks.busy(vm.id)) continue;
       const step = steps.find((s) => s.id === vm.id);
-      this.report(vm, after.get(vm.id), step?.op === 'hold' ? step : undefined);
+      this.report(vm, after.get(vm.id), step?.op === 'hold' ? step : undefined, this.nicsPending(vm, after.get(vm.id), desired.get(vm.id), net));
     }
     this.o.onPass?.(steps);
     return steps;
@@ -246,11 +258,17 @@ export class Agent {
         case 'destroy':
           await this.o.driver.destroy(step.id);
           this.restarts.delete(step.id);
+          this.nicFailures.delete(step.id);
           this.reported.delete(step.id);
+          break;
+        case 'nics':
+          await this.hotplug(step);
           break;
         case 'hold':
           break;
       }
+      // A fresh boot has every desired NIC: earlier hot-plug failures are moot.
+      if (step.op === 'start') this.nicFailures.delete(step.id);
       if (step.op === 'start' && step.reason !== 'restart') this.restarts.delete(step.id);
     } catch (e) {
       const r = this.restarts.get(step.id) ?? { failures: 0, nextAt: 0 };
@@ -263,14 +281,58 @@ export class Agent {
     }
   }
 
-  /** Queues a status report when what the agent knows (phase, error) differs from what it last reported. */
-  private report(vm: AnyObject, info: VmInfo | undefined, hold?: Extract<Step, { op: 'hold' }>): void {
+  /**
+   * Unplugs, then plugs in, one NIC at a time. A failure is no crash: it is
+   * remembered (not retried until the VM's next start, which applies the
+   * change) and reported in the VM's NicsPending condition.
+   */
+  private async hotplug(step: Extract<Step, { op: 'nics' }>): Promise<void> {
+    const ops: (readonly ['attach' | 'detach', NicConfig])[] = [...step.detach.map((n) => ['detach', n] as const), ...step.attach.map((n) => ['attach', n] as const)];
+    for (const [op, nic] of ops) {
+      try {
+        if (op === 'detach') await this.o.driver.detachNic(step.id, nic, this.o.unplugTimeoutMs !== undefined ? { timeoutMs: this.o.unplugTimeoutMs } : {});
+        else await this.o.driver.attachNic(step.id, nic);
+        this.o.logger.info({ vm: step.id, tap: nic.tap, mac: nic.mac }, op === 'attach' ? 'hot-plugged a NIC' : 'hot-unplugged a NIC');
+      } catch (e) {
+        this.o.logger.warn({ vm: step.id, tap: nic.tap, err: errText(e) }, `NIC ${op} failed; it waits for the next start`);
+        const failed = this.nicFailures.get(step.id) ?? new Map<string, string>();
+        failed.set(nicOpKey(op, nic), errText(e));
+        this.nicFailures.set(step.id, failed);
+      }
+    }
+  }
+
+  private failedNics(): Map<string, Set<string>> {
+    return new Map([...this.nicFailures].map(([id, m]) => [id, new Set(m.keys())]));
+  }
+
+  /**
+   * A running VM's NicsPending condition: its NICs differ from the spec because
+   * a hot-plug failed (until the next start) or a new NIC waits for its network.
+   */
+  private nicsPending(vm: AnyObject, info: VmInfo | undefined, d: DesiredVm | undefined, net: NetworkReadiness | undefined): Omit<Condition, 'lastTransition'> | undefined {
+    if (info?.state !== 'running') return undefined;
+    const id = vm.id;
+    const failed = this.nicFailures.get(id);
+    if (failed && info.nics && d?.config) {
+      const c = nicChanges(d.config.nics ?? [], info.nics);
+      const errors = [...c.detach.map((n) => failed.get(nicOpKey('detach', n))), ...c.attach.map((n) => failed.get(nicOpKey('attach', n)))].filter((m): m is string => m !== undefined);
+      if (errors.length) return { type: 'NicsPending', status: 'true', reason: 'RestartRequired', message: `${errors.join('; ')}; the NIC change applies at the next start`.slice(0, 4000) };
+    }
+    // Only a NIC the guest lacks is pending: a view that is not here yet (agent restart) or already past a removal is not.
+    const waiting = ((vm.spec as VmSpec).nics?.length ?? 0) > (info.nics?.length ?? 0) ? (net?.problems.get(id) ?? net?.waiting.get(id)) : undefined;
+    if (waiting) return { type: 'NicsPending', status: 'true', reason: 'WaitingForNetwork', message: waiting.slice(0, 4000) };
+    return undefined;
+  }
+
+  /** Queues a status report when what the agent knows (phase, error, pending NICs) differs from what it last reported. */
+  private report(vm: AnyObject, info: VmInfo | undefined, hold?: Extract<Step, { op: 'hold' }>, nics?: Omit<Condition, 'lastTransition'>): void {
     const prev = vm.status as VmStatus;
     const error = this.failures.get(vm.id) ?? hold?.message ?? (info?.state === 'crashed' ? info.exit?.message : undefined);
     this.failures.delete(vm.id);
     const phase: VmStatus['phase'] = hold?.phase ?? (info?.state === 'running' ? 'running' : info?.state === 'stopped' ? 'stopped' : error ? 'failed' : 'provisioning');
     const lastError = error && phase !== 'running' ? error.slice(0, 4000) : undefined;
-    const key = JSON.stringify([phase, lastError ?? null]);
+    const key = JSON.stringify([phase, lastError ?? null, nics ?? null]);
     if (this.reported.get(vm.id) === key) return;
     this.reported.set(vm.id, key);
     const status: VmStatus = { ...prev, phase, node: this.o.node };
@@ -282,7 +344,10 @@ export class Agent {
       lastTransition: new Date(this.o.clock.now()).toISOString(),
       ...(lastError ? { message: lastError } : {}),
     };
-    status.conditions = [...(prev.conditions ?? []).filter((c) => c.type !== 'Ready'), ready];
+    const had = prev.conditions?.some((c) => c.type === 'NicsPending');
+    const now = new Date(this.o.clock.now()).toISOString();
+    const pending: Condition[] = nics ? [{ ...nics, lastTransition: now }] : had ? [{ type: 'NicsPending', status: 'false', lastTransition: now }] : [];
+    status.conditions = [...(prev.conditions ?? []).filter((c) => c.type !== 'Ready' && c.type !== 'NicsPending'), ready, ...pending];
     this.o.cache.queueStatus(vm.id, status as Record<string, unknown>);
     this.wakeStatus?.();
   }
@@ -309,10 +374,15 @@ export class Agent {
   }
 
   private async deliver(id: string, status: Record<string, unknown>): Promise<void> {
-    const project = this.o.cache.get('vm', id)?.project;
+    const cached = this.o.cache.get('vm', id);
+    const project = cached?.project;
     try {
-      await this.o.client().vms.putStatus(id, status as VmStatus, project ? { project } : {});
+      // On top of the newest version cached, with If-Match: a server write (IPAM's addresses) is never undone.
+      const body = cached ? agentStatusOver(cached.status as VmStatus, status as VmStatus) : (status as VmStatus);
+      await this.o.client().vms.putStatus(id, body, { ...(project ? { project } : {}), ...(cached ? { ifMatch: cached.revision } : {}) });
     } catch (e) {
+      // Stale: stays queued until the watch brings the newer version.
+      if (e instanceof ApiError && e.code === 'precondition_failed') return;
       if (!(e instanceof ApiError && (e.code === 'not_found' || e.code === 'forbidden' || e.code === 'invalid'))) throw e;
       this.o.logger.warn({ vm: id, err: e.message }, 'status report dropped');
     }
@@ -334,6 +404,18 @@ export class Agent {
       await this.pause(wait, signal);
     }
   }
+}
+
+/** The agent's part of a VM's status (phase, node, last error, Ready and NicsPending) over the rest, which the server writes. */
+function agentStatusOver(current: VmStatus, mine: VmStatus): VmStatus {
+  const own = (c: Condition) => c.type === 'Ready' || c.type === 'NicsPending';
+  const out: VmStatus = { ...current, phase: mine.phase, ...(mine.node ? { node: mine.node } : {}) };
+  if (mine.lastError) out.lastError = mine.lastError;
+  else delete out.lastError;
+  const conditions = [...(current.conditions ?? []).filter((c) => !own(c)), ...(mine.conditions ?? []).filter(own)];
+  if (conditions.length) out.conditions = conditions;
+  else delete out.conditions;
+  return out;
 }
 
 function errText(e: unknown): string {

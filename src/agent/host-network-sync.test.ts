@@ -87,3 +87,25 @@ test('a ready VM gets its taps in the driver config', () => {
   const d = withNics({ id: 'vm_1', power: 'running', restartPolicy: 'always', config }, { nics: new Map([['vm_1', [{ tap: 't0', mac: '52:54:00:00:00:01' }]]]), waiting: new Map(), problems: new Map() });
   assert.deepEqual(d.config?.nics, [{ tap: 't0', mac: '52:54:00:00:00:01' }]);
 });
+
+test('a VM whose new NIC waits for its addresses keeps its ready taps on the host; planned taps never touch the host', async () => {
+  const r = rig();
+  assert.equal(r.sync.plannedTaps([vm]), undefined, 'no view yet: the host is left alone');
+  await r.first;
+  assert.deepEqual(r.sync.plannedTaps([vm]), new Set([tapName('vm_1', 0)]));
+  assert.equal(r.applied.length, 0);
+  await r.sync.converge([vm]);
+  const spec = vm.spec as { nics: { network: string }[] };
+  const grown = { ...vm, spec: { nics: [...spec.nics, { network: 'lan' }] } } as AnyObject;
+  assert.deepEqual(r.sync.plannedTaps([grown]), new Set([tapName('vm_1', 0)]));
+  assert.deepEqual(r.sync.plannedTaps([]), new Set(), 'the last VM leaving takes every tap');
+  const out = await r.sync.converge([grown]);
+  assert.match(out.waiting.get('vm_1')!, /NIC 1/, 'the VM itself is reported waiting');
+  assert.equal(r.applied.length, 1, 'the host keeps the first tap: nothing to apply');
+  assert.deepEqual(r.applied[0]!.links[0]!.ports.map((p) => p.name), [tapName('vm_1', 0)]);
+  // Once the VM is gone, nothing of it stays.
+  await r.sync.converge([]);
+  assert.deepEqual(r.applied.at(-1)!.links, []);
+  r.stop.abort();
+  await r.running;
+});

@@ -51,6 +51,8 @@ export class HostNetworkSync {
   /** Set once a spec with networks was applied: until then an empty host is left alone (no root needed). */
   private touched = false;
   private wakeFetch: (() => void) | undefined;
+  /** Each VM's last version whose NICs were all ready: its taps stay while a newer version waits for its network. */
+  private readonly lastReady = new Map<string, AnyObject>();
 
   constructor(private readonly d: HostNetworkSyncDeps) {}
 
@@ -93,16 +95,41 @@ export class HostNetworkSync {
     this.wakeFetch?.();
   }
 
-  /** Converges the host for these VMs; on failure every VM with ready NICs is held with the error. */
-  async converge(vms: AnyObject[]): Promise<NetworkReadiness> {
+  /**
+   * The taps `converge` would leave on the host for these VMs, or undefined
+   * when it would not touch the host: a running guest's NIC on any other tap
+   * is unplugged before its tap goes.
+   */
+  plannedTaps(vms: AnyObject[]): Set<string> | undefined {
+    const { spec } = this.plan(vms);
+    if (!this.view || (!this.touched && spec.links.length === 0)) return undefined;
+    return new Set(spec.links.flatMap((l) => l.ports.filter((p) => p.kind === 'tap').map((p) => p.name)));
+  }
+
+  /**
+   * The host network for these VMs, and which are ready. A VM whose new NIC
+   * waits for its addresses (or whose network the view does not list yet)
+   * keeps the taps of its last ready version: its running guest's NICs stay connected.
+   */
+  private plan(vms: AnyObject[]): { spec: HostNetworkSpec; want: NetworkReadiness } {
     const desired = desiredHostNetwork(vms, this.view, this.d.options);
     const want: NetworkReadiness = { nics: desired.nics, waiting: desired.problems, problems: new Map() };
-    if (!this.view || (!this.touched && desired.spec.links.length === 0)) return want;
-    const text = JSON.stringify(desired.spec);
+    if (![...desired.problems.keys()].some((id) => this.lastReady.has(id))) return { spec: desired.spec, want };
+    const held = vms.map((vm) => (desired.problems.has(vm.id) ? (this.lastReady.get(vm.id) ?? vm) : vm));
+    return { spec: desiredHostNetwork(held, this.view, this.d.options).spec, want };
+  }
+
+  /** Converges the host for these VMs; on failure every VM with ready NICs is held with the error. */
+  async converge(vms: AnyObject[]): Promise<NetworkReadiness> {
+    for (const id of this.lastReady.keys()) if (!vms.some((vm) => vm.id === id)) this.lastReady.delete(id);
+    const { spec, want } = this.plan(vms);
+    for (const vm of vms) if (want.nics.has(vm.id)) this.lastReady.set(vm.id, vm);
+    if (!this.view || (!this.touched && spec.links.length === 0)) return want;
+    const text = JSON.stringify(spec);
     const now = this.d.clock.now();
     if (text === this.applied && now - this.appliedAt < (this.d.reapplyMs ?? 60_000)) return want;
     try {
-      await this.d.apply(desired.spec);
+      await this.d.apply(spec);
       this.applied = text;
       this.appliedAt = now;
       this.touched = true;

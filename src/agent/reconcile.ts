@@ -1,4 +1,4 @@
-import type { VmConfig, VmInfo } from './drivers/driver.ts';
+import type { NicConfig, VmConfig, VmInfo } from './drivers/driver.ts';
 
 /** What the server wants of one VM on this host, as cached locally. */
 export interface DesiredVm {
@@ -21,6 +21,8 @@ export type Step =
   | { op: 'start'; id: string; config: VmConfig; reason: 'create' | 'power-on' | 'restart' }
   | { op: 'stop'; id: string }
   | { op: 'destroy'; id: string }
+  /** Hot-plug: unplug `detach` first (a tap may come back with another MAC), then plug in `attach`. */
+  | { op: 'nics'; id: string; attach: NicConfig[]; detach: NicConfig[] }
   /** Nothing to do on the host; the VM's status says why. */
   | { op: 'hold'; id: string; phase: 'stopped' | 'failed'; message: string };
 
@@ -29,6 +31,8 @@ export type Step =
  * the steps that bring them together.
  *
  *   desired running, absent      → start (create)
+ *   desired running, running     → nics (hot-plug) when its NICs differ from the desired ones,
+ *                                  leaving out changes that failed before (they wait for the next start)
  *   desired running, crashed     → start (restart) per restart policy and backoff, else hold failed
  *   desired running, powered off → start (power-on) if the driver stopped it or policy is always,
  *                                  else hold stopped (the guest chose to stop)
@@ -38,7 +42,7 @@ export type Step =
 export function reconcile(
   desired: ReadonlyMap<string, DesiredVm>,
   actual: ReadonlyMap<string, VmInfo>,
-  ctx: { now: number; restarts: ReadonlyMap<string, RestartState> },
+  ctx: { now: number; restarts: ReadonlyMap<string, RestartState>; failedNics?: ReadonlyMap<string, ReadonlySet<string>> },
 ): Step[] {
   const steps: Step[] = [];
   for (const d of desired.values()) {
@@ -57,7 +61,14 @@ export function reconcile(
       steps.push({ op: 'start', id: d.id, config: d.config, reason: r ? 'restart' : 'create' });
       continue;
     }
-    if (a.state === 'running') continue;
+    if (a.state === 'running') {
+      const failed = ctx.failedNics?.get(d.id);
+      const c = a.nics ? nicChanges(d.config.nics ?? [], a.nics) : { attach: [], detach: [] };
+      const attach = c.attach.filter((n) => !failed?.has(nicOpKey('attach', n)));
+      const detach = c.detach.filter((n) => !failed?.has(nicOpKey('detach', n)));
+      if (attach.length || detach.length) steps.push({ op: 'nics', id: d.id, attach, detach });
+      continue;
+    }
     if (a.state === 'crashed') {
       if (d.restartPolicy === 'never') {
         steps.push({ op: 'hold', id: d.id, phase: 'failed', message: a.exit?.message ?? 'crashed' });
@@ -76,6 +87,34 @@ export function reconcile(
   }
   for (const a of actual.values()) if (!desired.has(a.id)) steps.push({ op: 'destroy', id: a.id });
   return steps;
+}
+
+/**
+ * Before the host network converges to `taps`: unplug every NIC of a running
+ * guest whose tap is about to go, so a tap never leaves under a plugged-in NIC
+ * (except one whose unplug failed before: the guest keeps it until its next start).
+ */
+export function unplugsFirst(actual: ReadonlyMap<string, VmInfo>, taps: ReadonlySet<string>, failedNics?: ReadonlyMap<string, ReadonlySet<string>>): Step[] {
+  const steps: Step[] = [];
+  for (const a of actual.values()) {
+    if (a.state !== 'running') continue;
+    const detach = (a.nics ?? []).filter((n) => !taps.has(n.tap) && !failedNics?.get(a.id)?.has(nicOpKey('detach', n)));
+    if (detach.length) steps.push({ op: 'nics', id: a.id, attach: [], detach });
+  }
+  return steps;
+}
+
+/** A hot-plug operation on one NIC, as remembered when it failed. */
+export function nicOpKey(op: 'attach' | 'detach', nic: NicConfig): string {
+  return `${op} ${nic.tap} ${nic.mac.toLowerCase()}`;
+}
+
+/** What turns a guest's `live` NICs into `want`: a NIC is the same when its tap and MAC are. */
+export function nicChanges(want: readonly NicConfig[], live: readonly NicConfig[]): { attach: NicConfig[]; detach: NicConfig[] } {
+  const key = (n: NicConfig) => `${n.tap} ${n.mac.toLowerCase()}`;
+  const wanted = new Set(want.map(key));
+  const plugged = new Set(live.map(key));
+  return { attach: want.filter((n) => !plugged.has(key(n))), detach: live.filter((n) => !wanted.has(key(n))) };
 }
 
 /** Exponential backoff with full jitter: the n-th failure waits up to base·2ⁿ, capped. */

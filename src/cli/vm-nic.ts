@@ -23,7 +23,7 @@ export function removeNic(nics: VmNic[], vm: string, network: string | undefined
 /**
  * `crowd vm nic add|remove NAME`: edits the VM's NIC list (with If-Match, so
  * a concurrent edit is never lost). The server assigns MAC and addresses; the
- * agent plugs the NIC in at the VM's next start (no hot-plug).
+ * agent hot-plugs the NIC when the VM runs, else plugs it in at the next start.
  */
 export function vmNicCommands(parseNic: (text: string) => VmNic): (cmd: Command, ctx: CliContext) => void {
   return (cmd, ctx) => addCommands(cmd, ctx, parseNic);
@@ -33,26 +33,26 @@ function addCommands(cmd: Command, ctx: CliContext, parseNic: (text: string) => 
   const nic = cmd.command('nic').description('add or remove network interfaces of a VM');
   const add = nic
     .command('add')
-    .description('add a NIC (takes effect at the next start of the VM)')
+    .description('add a NIC (hot-plugged when the VM runs, else at its next start)')
     .argument('<name>', 'VM name or id')
     .requiredOption('--network <nic>', 'NAME[,ipv4=ADDR|dhcp][,ipv6=ADDR|auto][,mac=MAC][,firewall=NAME]')
     .option('--reason <text>', 'why, kept in the history');
   projectOptions(add, true).action(async (name: string, flags: Flags) => {
     const parsed = parseNic(flags.network as string);
     await edit(ctx, name, flags, (nics) => [...nics, parsed]);
-    ctx.print(`${label('vm', name)}: NIC on network "${parsed.network}" added (plugged in at the next start)`);
+    ctx.print(`${label('vm', name)}: NIC on network "${parsed.network}" added (hot-plugged when the VM runs, else at its next start)`);
   });
   const remove = nic
     .command('remove')
     .alias('rm')
-    .description('remove a NIC (takes effect at the next start of the VM)')
+    .description('remove a NIC (hot-unplugged when the VM runs, else at its next start)')
     .argument('<name>', 'VM name or id')
     .option('--network <name>', 'the network of the NIC to remove')
     .option('--index <n>', 'the position of the NIC to remove (0 is the first)', intFlag)
     .option('--reason <text>', 'why, kept in the history');
   projectOptions(remove, true).action(async (name: string, flags: Flags) => {
     await edit(ctx, name, flags, (nics) => removeNic(nics, name, flags.network as string | undefined, flags.index as number | undefined));
-    ctx.print(`${label('vm', name)}: NIC removed (unplugged at the next start)`);
+    ctx.print(`${label('vm', name)}: NIC removed (hot-unplugged when the VM runs, else at its next start)`);
   });
 }
 

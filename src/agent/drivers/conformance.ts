@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApiError } from '../../api/errors.ts';
 import type { Driver, VmInfo } from './driver.ts';
-import type { VmConfig } from './vm-config.ts';
+import type { NicConfig, VmConfig } from './vm-config.ts';
 
 /** What the suite needs from one driver implementation. */
 export interface DriverHarness {
@@ -11,8 +11,10 @@ export interface DriverHarness {
   newDriver(): Driver;
   /** A VM that boots and prints `marker` on its serial console at every boot. */
   config(id: string): VmConfig;
-  /** A VM whose guest does not answer the power button right after start. */
+  /** A VM whose guest answers neither the power button nor a NIC unplug right after start. */
   deafConfig(id: string): VmConfig;
+  /** The i-th NIC for hot-plug tests, its tap ready on the host. */
+  nic(i: number): Promise<NicConfig>;
   /** A VM whose start fails (e.g. a corrupt base image); the error must match `badMessage`. */
   badConfig(id: string): VmConfig;
   badMessage: RegExp;
@@ -63,6 +65,7 @@ export function driverConformance(name: string, setup: () => Promise<DriverHarne
     const id = `conf-${process.pid}`;
     let markers = 0;
     let pid = 0;
+    let nics: NicConfig[] = [];
 
     before(async () => {
       h = await setup();
@@ -134,22 +137,42 @@ export function driverConformance(name: string, setup: () => Promise<DriverHarne
       markers = await waitForMarkers(d, id, h.marker, markers + 1, h.bootTimeoutMs);
     });
 
-    it('reboots the VM as a new process whose guest boots again', async () => {
+    it('hot-plugs NICs into the running VM and reports them plugged in', async () => {
+      nics = [await h.nic(0), await h.nic(1)];
+      assert.deepEqual((await d.inspect(id)).nics, []);
+      await d.attachNic(id, nics[0]!);
+      const info = await d.attachNic(id, nics[1]!);
+      assert.deepEqual(info.nics, nics);
+      await assert.rejects(d.attachNic(id, nics[0]!), isCode('conflict', /plugged in already/));
+      await assert.rejects(d.attachNic(id, { tap: 'bad tap name!', mac: '01:00:5e:00:00:01' }), isCode('invalid', /tap .*mac/));
+    });
+
+    it('reboots the VM as a new process whose guest boots again, with its hot-plugged NICs', async () => {
       const before = (await d.inspect(id)).pid;
       const info = await d.reboot(id, { timeoutMs: h.bootTimeoutMs });
       assert.equal(info.state, 'running');
       assert.notEqual(info.pid, before);
+      assert.deepEqual(info.nics, nics);
       pid = info.pid!;
       markers = await waitForMarkers(d, id, h.marker, markers + 1, h.bootTimeoutMs);
     });
 
-    it('lets a fresh driver instance re-adopt the running VM with the same pid', async () => {
+    it('lets a fresh driver instance re-adopt the running VM with the same pid and NICs', async () => {
       await d.close();
       d = h.newDriver();
       const listed = await d.list();
-      assert.deepEqual(listed.map((v) => [v.id, v.state, v.pid]), [[id, 'running', pid]]);
+      assert.deepEqual(listed.map((v) => [v.id, v.state, v.pid, v.nics]), [[id, 'running', pid, nics]]);
       assert.equal((await d.recover(id)).pid, pid);
       assert.match(await d.consoleLog(id), new RegExp(h.marker));
+    });
+
+    it('unplugs a NIC the guest releases, and refuses one that is not plugged in', async () => {
+      const info = await d.detachNic(id, nics[0]!, { timeoutMs: h.bootTimeoutMs });
+      assert.deepEqual(info.nics, [nics[1]]);
+      await assert.rejects(d.detachNic(id, nics[0]!), isCode('not_found'));
+      await assert.rejects(d.detachNic(id, { ...nics[1]!, mac: '52:54:00:ff:ff:ff' }), isCode('not_found'));
+      // The freed tap can be plugged in again.
+      assert.deepEqual((await d.attachNic(id, nics[0]!)).nics, [nics[1], nics[0]]);
     });
 
     it('reports a VM whose process died as crashed', async () => {
@@ -158,6 +181,26 @@ export function driverConformance(name: string, setup: () => Promise<DriverHarne
       assert.equal(info.state, 'crashed');
       assert.equal(info.exit?.kind, 'crash');
       assert.equal((await d.inspect(id)).state, 'crashed');
+    });
+
+    it('refuses NIC changes on a VM that is not running', async () => {
+      await assert.rejects(d.attachNic(id, nics[0]!), isCode('conflict', /not running/));
+      await assert.rejects(d.detachNic(id, nics[0]!), isCode('conflict', /not running/));
+    });
+
+    it('reports an unplug the guest does not complete as needing a restart, and leaves the NIC out of the next start', async () => {
+      const deaf = `${id}-deaf`;
+      const nic = await h.nic(2);
+      try {
+        assert.deepEqual((await d.start({ ...h.deafConfig(deaf), nics: [nic] })).nics, [nic]);
+        await assert.rejects(d.detachNic(deaf, nic, { timeoutMs: 300 }), isCode('conflict', /did not release it within 300 ms.*restart/));
+        assert.deepEqual((await d.inspect(deaf)).nics, [nic], 'the guest still has it');
+        await d.stop(deaf, { timeoutMs: 300 });
+        const again = await d.reboot(deaf, { timeoutMs: 300 });
+        assert.deepEqual(again.nics, []);
+      } finally {
+        await d.destroy(deaf);
+      }
     });
 
     it('hard-stops a guest that ignores the power button after the timeout', async () => {

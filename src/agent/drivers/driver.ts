@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
-import type { VmConfig } from './vm-config.ts';
+import type { NicConfig, VmConfig } from './vm-config.ts';
 
-export type { VmConfig } from './vm-config.ts';
+export type { NicConfig, VmConfig } from './vm-config.ts';
 
 /**
  * What a driver reports about one VM:
@@ -31,6 +31,8 @@ export interface VmInfo {
   startedAt?: number;
   /** Set once the VM has stopped or crashed. */
   exit?: VmExit;
+  /** While running: the NICs plugged into the guest now (cold-booted and hot-plugged, including one the guest has not released yet). */
+  nics?: NicConfig[];
 }
 
 export interface StopOptions {
@@ -55,6 +57,20 @@ export interface Driver {
   reboot(id: string, opts?: StopOptions): Promise<VmInfo>;
   /** A hardware reset of the running guest; the process stays. */
   reset(id: string): Promise<VmInfo>;
+  /**
+   * Hot-plugs a NIC into the running VM; its tap must exist. It stays across
+   * reboots. `conflict` when the VM is not running, the tap is plugged in
+   * already, or no hot-plug slot is free (then it needs a restart).
+   */
+  attachNic(id: string, nic: NicConfig): Promise<VmInfo>;
+  /**
+   * Asks the guest to release a NIC and waits up to `timeoutMs` (default 20 s);
+   * the tap is free afterwards. A guest that does not release it in time (no
+   * hot-plug support) gets `conflict` "needs a restart": the NIC is left out of
+   * the next start and goes when the guest finally lets go. `not_found` for a
+   * NIC that is not plugged in.
+   */
+  detachNic(id: string, nic: NicConfig, opts?: { timeoutMs?: number }): Promise<VmInfo>;
   /** Hard stop, then removes every file of the VM; unknown ids are fine. */
   destroy(id: string): Promise<void>;
   /** Re-adopts a VM left by an earlier driver instance, without restarting it. */

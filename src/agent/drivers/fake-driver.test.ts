@@ -16,11 +16,13 @@ driverConformance('fake', async () => {
       host,
       failStart: (c) => (c.image.path.endsWith('bad.qcow2') ? 'qemu-img: Image is not in qcow2 format' : undefined),
       ignoresPowerdown: (c) => c.name === 'deaf',
+      refusesUnplug: (c) => c.name === 'deaf',
     });
   return {
     newDriver: make,
     config: (id) => config(id),
     deafConfig: (id) => config(id, 'deaf'),
+    nic: async (i) => ({ tap: `ctfake${i}`, mac: `52:54:00:00:00:0${i + 1}` }),
     badConfig: (id) => ({ ...config(id), image: { path: '/images/bad.qcow2', format: 'qcow2' } }),
     badMessage: /not in qcow2 format/,
     marker: 'CROWD-GUEST-READY',

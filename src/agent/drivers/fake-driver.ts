@@ -2,7 +2,7 @@ import { Duplex } from 'node:stream';
 import { ApiError } from '../../api/errors.ts';
 import { systemClock, type Clock } from '../../base/clock.ts';
 import type { Driver, StopOptions, VmExit, VmInfo } from './driver.ts';
-import { checkVmConfig, type VmConfig } from './vm-config.ts';
+import { checkVmConfig, nicProblems, type NicConfig, type VmConfig } from './vm-config.ts';
 
 interface FakeVm {
   config: VmConfig;
@@ -13,6 +13,8 @@ interface FakeVm {
   files: Set<string>;
   log: string;
   console?: Duplex;
+  /** Plugged into the running guest. */
+  nics: NicConfig[];
 }
 
 /**
@@ -60,6 +62,10 @@ export interface FakeDriverOptions {
   failStart?: (c: VmConfig) => string | undefined;
   /** Failure injection: guests that never answer the power button. */
   ignoresPowerdown?: (c: VmConfig) => boolean;
+  /** Failure injection: guests that never release a NIC on unplug (no hot-plug support). */
+  refusesUnplug?: (c: VmConfig) => boolean;
+  /** Failure injection: a message makes a hot-plug fail as QEMU would. */
+  failHotplug?: (c: VmConfig, nic: NicConfig) => string | undefined;
   /** Printed on the console at every boot. */
   consoleLines?: string[];
   /** The console log keeps this many bytes (default 64 KiB). */
@@ -84,8 +90,9 @@ export class FakeDriver implements Driver {
     if (latency > 0) await this.clock.sleep(latency);
     const failure = this.opts.failStart?.(config);
     if (failure) throw new ApiError('invalid', `Cannot start vm "${config.name}": ${failure}`);
-    const vm: FakeVm = known ?? { config, booted: false, files: new Set(), log: '' };
+    const vm: FakeVm = known ?? { config, booted: false, files: new Set(), log: '', nics: [] };
     vm.config = config;
+    vm.nics = [...(config.nics ?? [])];
     for (const f of ['config.json', 'boot.qcow2', 'console.log', ...(config.disks ?? []).map((d) => `disk-${d.name}.qcow2`)]) vm.files.add(f);
     vm.pid = this.host.allocatePid();
     vm.startedAt = this.clock.now();
@@ -123,6 +130,36 @@ export class FakeDriver implements Driver {
     if (!vm.pid) throw new ApiError('conflict', `Cannot reset vm "${vm.config.name}": vm is not running`);
     vm.booted = false;
     this.boot(vm);
+    return this.info(vm);
+  }
+
+  async attachNic(id: string, nic: NicConfig): Promise<VmInfo> {
+    const vm = this.get(id);
+    const what = `Cannot hot-plug NIC "${nic.tap}" into vm "${vm.config.name}"`;
+    if (!vm.pid) throw new ApiError('conflict', `Cannot hot-plug a NIC into vm "${vm.config.name}": vm is not running`);
+    const problems = nicProblems(nic);
+    if (problems.length) throw new ApiError('invalid', `${what}: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { details: problems });
+    if (vm.nics.some((n) => n.tap === nic.tap)) throw new ApiError('conflict', `${what}: it is plugged in already`);
+    const failure = this.opts.failHotplug?.(vm.config, nic);
+    if (failure) throw new ApiError('conflict', `${what}: ${failure}`);
+    vm.nics.push({ ...nic });
+    vm.config = { ...vm.config, nics: [...(vm.config.nics ?? []).filter((n) => n.tap !== nic.tap), nic] };
+    return this.info(vm);
+  }
+
+  async detachNic(id: string, nic: NicConfig, opts: { timeoutMs?: number } = {}): Promise<VmInfo> {
+    const vm = this.get(id);
+    const what = `Cannot unplug NIC "${nic.tap}" from vm "${vm.config.name}"`;
+    if (!vm.pid) throw new ApiError('conflict', `Cannot unplug a NIC from vm "${vm.config.name}": vm is not running`);
+    const plugged = vm.nics.find((n) => n.tap === nic.tap && n.mac.toLowerCase() === nic.mac.toLowerCase());
+    if (!plugged) throw new ApiError('not_found', `${what}: no NIC with MAC "${nic.mac}" is plugged in there`);
+    vm.config = { ...vm.config, nics: (vm.config.nics ?? []).filter((n) => n.tap !== nic.tap) };
+    const timeoutMs = opts.timeoutMs ?? 20_000;
+    if (!vm.booted || (this.opts.refusesUnplug?.(vm.config) ?? false)) {
+      await this.clock.sleep(timeoutMs);
+      throw new ApiError('conflict', `${what}: the guest did not release it within ${timeoutMs} ms (no hot-plug support?); it needs a restart`);
+    }
+    vm.nics = vm.nics.filter((n) => n !== plugged);
     return this.info(vm);
   }
 
@@ -195,7 +232,7 @@ export class FakeDriver implements Driver {
 
   private info(vm: FakeVm): VmInfo {
     const base = { id: vm.config.id, name: vm.config.name };
-    if (vm.pid) return { ...base, state: 'running', pid: vm.pid, startedAt: vm.startedAt! };
+    if (vm.pid) return { ...base, state: 'running', pid: vm.pid, startedAt: vm.startedAt!, nics: vm.nics.map((n) => ({ ...n })) };
     return { ...base, state: vm.exit?.kind === 'crash' ? 'crashed' : 'stopped', ...(vm.exit ? { exit: vm.exit } : {}) };
   }
 }

@@ -5,6 +5,12 @@ import { resourceLimits } from '../../api/kinds/machine-type.ts';
 /** Hardware acceleration: KVM where a probe guest really runs, TCG (emulation) otherwise. */
 export type Accel = 'kvm' | 'tcg';
 
+/** One NIC: a pre-created host tap and the MAC the guest sees; the tap name identifies the NIC on its host. */
+export interface NicConfig {
+  tap: string;
+  mac: string;
+}
+
 /** The driver's own description of one VM, independent of the API's VM object. */
 export interface VmConfig {
   /** Stable and filesystem-safe: [A-Za-z0-9_-], 1-64 characters. */
@@ -19,7 +25,7 @@ export interface VmConfig {
   /** Extra empty disks, created on first start and kept until destroy. */
   disks?: { name: string; sizeGiB: number }[];
   /** Pre-created tap devices, one per NIC. */
-  nics?: { tap: string; mac: string }[];
+  nics?: NicConfig[];
   accel: Accel;
   /** SMBIOS type 1 strings (cloud-init reads `serial`, e.g. `ds=nocloud`). */
   smbios?: { manufacturer?: string; product?: string; serial?: string; uuid?: string };
@@ -65,10 +71,9 @@ export function vmConfigProblems(c: VmConfig): ErrorDetail[] {
   });
   const taps = new Set<string>();
   (c.nics ?? []).forEach((n, i) => {
-    if (typeof n.tap !== 'string' || !tapPattern.test(n.tap)) out.push({ path: `nics/${i}/tap`, message: 'must be an interface name of 1-15 characters' });
-    else if (taps.has(n.tap)) out.push({ path: `nics/${i}/tap`, message: `tap "${n.tap}" is used twice` });
+    out.push(...nicProblems(n, `nics/${i}/`));
+    if (taps.has(n.tap)) out.push({ path: `nics/${i}/tap`, message: `tap "${n.tap}" is used twice` });
     taps.add(n.tap);
-    if (typeof n.mac !== 'string' || !isUnicastMac(n.mac)) out.push({ path: `nics/${i}/mac`, message: 'must be a unicast MAC address' });
   });
   for (const [k, v] of Object.entries(c.smbios ?? {})) {
     if (typeof v !== 'string' || !printable.test(v)) out.push({ path: `smbios/${k}`, message: 'must be at most 256 printable ASCII characters' });
@@ -82,6 +87,14 @@ export function vmConfigProblems(c: VmConfig): ErrorDetail[] {
     }
   }
   if (c.seed) absolute(out, 'seed.path', c.seed.path);
+  return out;
+}
+
+/** What is wrong with one NIC (paths under `prefix`), checked at start and before a hot-plug. */
+export function nicProblems(n: NicConfig, prefix = ''): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  if (typeof n?.tap !== 'string' || !tapPattern.test(n.tap)) out.push({ path: `${prefix}tap`, message: 'must be an interface name of 1-15 characters' });
+  if (typeof n?.mac !== 'string' || !isUnicastMac(n.mac)) out.push({ path: `${prefix}mac`, message: 'must be a unicast MAC address' });
   return out;
 }
 

@@ -37,6 +37,10 @@ test('a minimal TCG VM gets a sandboxed, default-free QEMU on its own files', ()
 -serial chardev:console
 -drive if=none,id=disk0,file=/var/lib/crowd/vms/vm_01J/boot.qcow2,format=qcow2,discard=unmap
 -device virtio-blk-pci,drive=disk0,bootindex=0
+-device pcie-root-port,id=nicport0,chassis=1,port=0x10,bus=pcie.0,addr=0x10.0,multifunction=on,io-reserve=0
+-device pcie-root-port,id=nicport1,chassis=2,port=0x11,bus=pcie.0,addr=0x10.1,io-reserve=0
+-device pcie-root-port,id=nicport2,chassis=3,port=0x12,bus=pcie.0,addr=0x10.2,io-reserve=0
+-device pcie-root-port,id=nicport3,chassis=4,port=0x13,bus=pcie.0,addr=0x10.3,io-reserve=0
 -device virtio-rng-pci
 `);
 });
@@ -78,10 +82,27 @@ test('a KVM VM with disks, a NoCloud seed, NICs, SMBIOS and a kernel drops to it
 -device virtio-blk-pci,drive=disk2
 -drive if=none,id=seed,file=/var/lib/crowd/vms/vm_01J/seed.iso,format=raw,readonly=on
 -device virtio-blk-pci,drive=seed
--netdev tap,id=net0,ifname=crowd-t1,script=no,downscript=no
--device virtio-net-pci,netdev=net0,mac=52:54:00:ab:cd:01
--netdev tap,id=net1,ifname=crowd-t2,script=no,downscript=no
--device virtio-net-pci,netdev=net1,mac=52:54:00:ab:cd:02
+-netdev tap,id=net-crowd-t1,ifname=crowd-t1,script=no,downscript=no
+-device virtio-net-pci,id=nic-crowd-t1,netdev=net-crowd-t1,mac=52:54:00:ab:cd:01
+-netdev tap,id=net-crowd-t2,ifname=crowd-t2,script=no,downscript=no
+-device virtio-net-pci,id=nic-crowd-t2,netdev=net-crowd-t2,mac=52:54:00:ab:cd:02
 -device virtio-rng-pci
 `);
+});
+
+test('on q35 each NIC sits on a root port of its own, with spare ports left for hot-plug', () => {
+  const nics = [{ tap: 'ct0', mac: '52:54:00:00:00:01' }, { tap: 'ct1', mac: '52:54:00:00:00:02' }];
+  const devices = lines(qemuArgv({ ...minimal, nics }, paths)).split('\n').filter((l) => /^-(device|netdev) (pcie-root-port|tap|virtio-net)/.test(l));
+  assert.deepEqual(devices, [
+    '-device pcie-root-port,id=nicport0,chassis=1,port=0x10,bus=pcie.0,addr=0x10.0,multifunction=on,io-reserve=0',
+    '-device pcie-root-port,id=nicport1,chassis=2,port=0x11,bus=pcie.0,addr=0x10.1,io-reserve=0',
+    '-device pcie-root-port,id=nicport2,chassis=3,port=0x12,bus=pcie.0,addr=0x10.2,io-reserve=0',
+    '-device pcie-root-port,id=nicport3,chassis=4,port=0x13,bus=pcie.0,addr=0x10.3,io-reserve=0',
+    '-device pcie-root-port,id=nicport4,chassis=5,port=0x14,bus=pcie.0,addr=0x10.4,io-reserve=0',
+    '-device pcie-root-port,id=nicport5,chassis=6,port=0x15,bus=pcie.0,addr=0x10.5,io-reserve=0',
+    '-netdev tap,id=net-ct0,ifname=ct0,script=no,downscript=no',
+    '-device virtio-net-pci,id=nic-ct0,netdev=net-ct0,mac=52:54:00:00:00:01,bus=nicport0',
+    '-netdev tap,id=net-ct1,ifname=ct1,script=no,downscript=no',
+    '-device virtio-net-pci,id=nic-ct1,netdev=net-ct1,mac=52:54:00:00:00:02,bus=nicport1',
+  ]);
 });

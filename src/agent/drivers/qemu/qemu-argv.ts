@@ -1,4 +1,5 @@
 import type { VmConfig } from '../vm-config.ts';
+import { isPcie, netdevProps, nicDeviceProps, nicPortCount, nicPortDevices, optionText, portId } from './qemu-nics.ts';
 import type { VmPaths } from './vm-paths.ts';
 
 export interface QemuArgvOptions {
@@ -20,14 +21,17 @@ function esc(v: string): string {
  * read-only base image (and kernel, when given). No -no-reboot: a guest
  * reboot reboots; -no-shutdown keeps QEMU paused after a guest poweroff so the
  * driver sees why it stopped even if it was not watching at that moment.
+ * On q35 every NIC sits on a PCIe root port of its own, plus spare ports, so
+ * NICs can be hot-plugged and unplugged (qemu-nics.ts).
  */
 export function qemuArgv(c: VmConfig, p: VmPaths, opts: QemuArgvOptions = {}): string[] {
   // -runas needs set*uid after the sandbox is installed, so privileges may only be "denied" without it;
   // after the switch QEMU holds no privileges to elevate, and spawn=deny blocks exec of setuid programs.
   const elevate = opts.runAs ? 'allow' : 'deny';
+  const machine = opts.machine ?? 'q35';
   const argv = [
     '-name', `guest=${esc(c.name)},debug-threads=on`,
-    '-machine', `${opts.machine ?? 'q35'},accel=${c.accel}`,
+    '-machine', `${machine},accel=${c.accel}`,
     '-cpu', c.accel === 'kvm' ? 'host' : 'max',
     '-smp', String(c.cpus),
     '-m', `${c.memoryMiB}M`,
@@ -59,9 +63,11 @@ export function qemuArgv(c: VmConfig, p: VmPaths, opts: QemuArgvOptions = {}): s
     argv.push('-device', `virtio-blk-pci,drive=disk${i + 1}`);
   });
   if (c.seed) argv.push('-drive', `if=none,id=seed,file=${esc(c.seed.path)},format=raw,readonly=on`, '-device', 'virtio-blk-pci,drive=seed');
+  const pcie = isPcie(machine);
+  if (pcie) for (const port of nicPortDevices(nicPortCount(c.nics?.length ?? 0))) argv.push('-device', port);
   (c.nics ?? []).forEach((n, i) => {
-    argv.push('-netdev', `tap,id=net${i},ifname=${n.tap},script=no,downscript=no`);
-    argv.push('-device', `virtio-net-pci,netdev=net${i},mac=${n.mac.toLowerCase()}`);
+    argv.push('-netdev', optionText(netdevProps(n), 'type'));
+    argv.push('-device', optionText(nicDeviceProps(n, pcie ? portId(i) : undefined), 'driver'));
   });
   argv.push('-device', 'virtio-rng-pci');
   return argv;

@@ -7,9 +7,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ApiError } from '../../../api/errors.ts';
 import { Reverter } from '../../../base/reverter.ts';
 import type { Driver, StopOptions, VmExit, VmInfo } from '../driver.ts';
-import { checkVmConfig, type VmConfig } from '../vm-config.ts';
+import { checkVmConfig, nicProblems, type NicConfig, type VmConfig } from '../vm-config.ts';
 import { readConsoleLog, rotateConsoleLog } from './console-log.ts';
 import { qemuArgv } from './qemu-argv.ts';
+import { plugNic, queryNics, unplugNic } from './qemu-hotplug.ts';
+import { freePort, isPcie, nicIds, nicPortCount, portId, type PluggedNic } from './qemu-nics.ts';
 import { isVmProcess, pidFileTime, qemuStderr, readPid, spawnDetached, waitGone } from './qemu-process.ts';
 import { createQcow2, type Qcow2Backing } from './qcow2-image.ts';
 import { QmpClient } from './qmp-client.ts';
@@ -43,6 +45,12 @@ interface Tracked {
   stopping: boolean;
   childExit?: { code: number | null; signal: NodeJS.Signals | null };
   console?: Duplex;
+  /** The NICs the running QEMU holds; unknown until asked over QMP after a re-adoption. */
+  nics?: PluggedNic[];
+  /** Reserved root ports (q35). */
+  ports?: string[];
+  /** Taps whose unplug a detachNic call is waiting for; other releases are cleaned up by the monitor. */
+  detaching: Set<string>;
 }
 
 function defaultRunAs(): string | undefined {
@@ -77,7 +85,7 @@ export class QemuDriver implements Driver {
     }
     const known = this.vms.get(config.id) ?? (existsSync(p.config) ? await this.load(config.id) : undefined);
     if (known && (await this.alive(known))) throw new ApiError('conflict', `Cannot start vm "${config.name}": vm is already running`);
-    const t: Tracked = known ?? { config, paths: p, stopping: false };
+    const t: Tracked = known ?? { config, paths: p, stopping: false, detaching: new Set() };
     t.config = config;
     const rev = new Reverter();
     try {
@@ -93,6 +101,9 @@ export class QemuDriver implements Driver {
     } finally {
       await rev.revert();
     }
+    const pcie = isPcie(this.machine);
+    t.nics = (config.nics ?? []).map((n, i) => ({ ...n, ...(pcie ? { port: portId(i) } : {}) }));
+    t.ports = pcie ? Array.from({ length: nicPortCount(t.nics.length) }, (_, i) => portId(i)) : [];
     this.vms.set(config.id, t);
     return this.info(t);
   }
@@ -136,7 +147,7 @@ export class QemuDriver implements Driver {
     const p = vmPaths(this.opts.runDir, id);
     // Even with an unreadable config.json, a QEMU named by the pid file is stopped before its files go.
     const t: Tracked = this.vms.get(id) ??
-      (await this.load(id).catch(async () => ({ config: { id, name: id } as VmConfig, paths: p, stopping: false, pid: await readPid(p.pidFile) })));
+      (await this.load(id).catch(async () => ({ config: { id, name: id } as VmConfig, paths: p, stopping: false, detaching: new Set<string>(), pid: await readPid(p.pidFile) })));
     if (await this.alive(t)) {
       t.stopping = true;
       await this.kill(t);
@@ -155,7 +166,56 @@ export class QemuDriver implements Driver {
       const status = await this.qmp(t).then((q) => q.execute<{ status: string }>('query-status')).catch(() => undefined);
       // -no-shutdown: a guest that powered off while nobody watched is still here, paused.
       if (status?.status === 'shutdown') await this.finishPoweroff(t);
+      else if (status && !t.nics) await this.learnNics(t).catch(() => undefined);
     }
+    return this.info(t);
+  }
+
+  async attachNic(id: string, nic: NicConfig): Promise<VmInfo> {
+    const t = await this.running(id, 'hot-plug a NIC into');
+    const problems = nicProblems(nic);
+    const what = `Cannot hot-plug NIC "${nic.tap}" into vm "${t.config.name}"`;
+    if (problems.length) throw new ApiError('invalid', `${what}: ${problems.map((p) => `${p.path} ${p.message}`).join('; ')}`, { details: problems });
+    const q = await this.qmp(t);
+    const have = t.nics ?? (await this.learnNics(t));
+    if (have.some((n) => n.tap === nic.tap)) throw new ApiError('conflict', `${what}: it is plugged in already`);
+    const port = isPcie(this.machine) ? freePort(t.ports ?? [], have) : undefined;
+    if (isPcie(this.machine) && !port) throw new ApiError('conflict', `${what}: no free hot-plug slot; it is plugged in at the next start`);
+    try {
+      await plugNic(q, nic, port);
+    } catch (e) {
+      throw new ApiError('conflict', `${what}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    have.push({ ...nic, ...(port ? { port } : {}) });
+    // A reboot (a fresh start with the stored config) keeps the NIC.
+    t.config = { ...t.config, nics: [...(t.config.nics ?? []).filter((n) => n.tap !== nic.tap), nic] };
+    await writeFile(t.paths.config, JSON.stringify(t.config, null, 2), { mode: 0o600 });
+    return this.info(t);
+  }
+
+  async detachNic(id: string, nic: NicConfig, opts: { timeoutMs?: number } = {}): Promise<VmInfo> {
+    const t = await this.running(id, 'unplug a NIC from');
+    const what = `Cannot unplug NIC "${nic.tap}" from vm "${t.config.name}"`;
+    const have = t.nics ?? (await this.learnNics(t));
+    const plugged = have.find((n) => n.tap === nic.tap && n.mac.toLowerCase() === nic.mac.toLowerCase());
+    if (!plugged) throw new ApiError('not_found', `${what}: no NIC with MAC "${nic.mac}" is plugged in there`);
+    if (isPcie(this.machine) && !plugged.port) throw new ApiError('conflict', `${what}: it sits on the root bus, which cannot hot-unplug; it goes at the next start`);
+    // Whatever the guest does now, the next start leaves the NIC out.
+    t.config = { ...t.config, nics: (t.config.nics ?? []).filter((n) => n.tap !== nic.tap) };
+    await writeFile(t.paths.config, JSON.stringify(t.config, null, 2), { mode: 0o600 });
+    const timeoutMs = opts.timeoutMs ?? 20_000;
+    const q = await this.qmp(t);
+    t.detaching.add(nic.tap);
+    let released: boolean;
+    try {
+      released = await unplugNic(q, nic, timeoutMs);
+    } catch (e) {
+      throw new ApiError('conflict', `${what}: ${e instanceof Error ? e.message : String(e)}; it goes at the next start`, { cause: e });
+    } finally {
+      t.detaching.delete(nic.tap);
+    }
+    if (!released) throw new ApiError('conflict', `${what}: the guest did not release it within ${timeoutMs} ms (no hot-plug support?); it needs a restart`);
+    t.nics = (t.nics ?? []).filter((n) => n !== plugged);
     return this.info(t);
   }
 
@@ -187,6 +247,17 @@ export class QemuDriver implements Driver {
     return sock;
   }
 
+  private get machine(): string {
+    return this.opts.machine ?? 'q35';
+  }
+
+  /** A re-adopted VM's NICs and root ports, from QEMU itself. */
+  private async learnNics(t: Tracked): Promise<PluggedNic[]> {
+    const found = await queryNics(await this.qmp(t), { pcie: isPcie(this.machine), configured: t.config.nics ?? [] });
+    t.ports = found.ports;
+    return (t.nics = found.nics);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.timer);
     for (const t of this.vms.values()) t.qmp?.close();
@@ -211,7 +282,7 @@ export class QemuDriver implements Driver {
     const paths = vmPaths(this.opts.runDir, id);
     const text = /^[A-Za-z0-9_-]{1,64}$/.test(id) ? await readFile(paths.config, 'utf8').catch(() => undefined) : undefined;
     if (text === undefined) throw new ApiError('not_found', `Cannot find vm "${id}" on this host`);
-    const t: Tracked = { config: JSON.parse(text) as VmConfig, paths, stopping: false };
+    const t: Tracked = { config: JSON.parse(text) as VmConfig, paths, stopping: false, detaching: new Set() };
     t.pid = await readPid(paths.pidFile);
     t.startedAt = await pidFileTime(paths.pidFile);
     return t;
@@ -223,7 +294,10 @@ export class QemuDriver implements Driver {
 
   private async info(t: Tracked): Promise<VmInfo> {
     const base = { id: t.config.id, name: t.config.name };
-    if (await this.alive(t)) return { ...base, state: 'running', pid: t.pid!, ...(t.startedAt ? { startedAt: t.startedAt } : {}) };
+    if (await this.alive(t)) {
+      const nics = t.nics?.map((n) => ({ tap: n.tap, mac: n.mac }));
+      return { ...base, state: 'running', pid: t.pid!, ...(t.startedAt ? { startedAt: t.startedAt } : {}), ...(nics ? { nics } : {}) };
+    }
     let exit = await readFile(t.paths.exitFile, 'utf8').then((s) => JSON.parse(s) as VmExit, () => undefined);
     if (!exit && !t.stopping) {
       const stderr = await qemuStderr(t.paths.qemuLog);
@@ -298,6 +372,12 @@ export class QemuDriver implements Driver {
     t.qmp = q;
     q.on('event', (ev: { event: string; data?: Record<string, unknown> }) => {
       if (ev.event === 'SHUTDOWN' && ev.data?.guest === true) void this.finishPoweroff(t);
+      const device = ev.event === 'DEVICE_DELETED' ? ev.data?.device : undefined;
+      // A guest that releases a NIC after detachNic stopped waiting: the NIC and its backend go now.
+      if (typeof device === 'string' && device.startsWith('nic-') && !t.detaching.has(device.slice(4))) {
+        t.nics = t.nics?.filter((n) => n.tap !== device.slice(4));
+        void q.execute('netdev_del', { id: nicIds(device.slice(4)).netdev }).catch(() => undefined);
+      }
     });
     q.on('close', () => t.qmp === q && (t.qmp = undefined));
   }
