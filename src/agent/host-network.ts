@@ -8,7 +8,7 @@ import type { DnsmasqOptions } from '../net/dnsmasq-config.ts';
 import type { FirewallRuleSpec } from '../net/firewall-rule.ts';
 import type { HostNetworkSpec } from '../net/host-network.ts';
 import type { NetworkLinks } from '../net/link-plan.ts';
-import { metadataIpv4, type MemberSet, type NicRules, type RulesetNetwork } from '../net/nft-ruleset.ts';
+import { metadataIpv4, metadataIpv6, type MemberSet, type NicRules, type RulesetNetwork } from '../net/nft-ruleset.ts';
 import type { NicBandwidth } from '../net/tc-plan.ts';
 
 /** What this host contributes to every network: its underlay address, where dnsmasq runs, who owns the taps. */
@@ -62,7 +62,7 @@ export function networkRouter(s: NetworkSpec): string | undefined {
   return mode === 'host' ? networkHostAddress(s) : mode === 'vm' && subnet ? (s.ipv4!.gateway ?? formatIpv4(subnet.network + 1n)) : undefined;
 }
 
-/** Addresses the host holds on the bridge (IPv4 gateway or DHCP identity and the metadata address, IPv6 likewise). */
+/** Addresses the host holds on the bridge (IPv4 gateway or DHCP identity and the metadata address, IPv6 likewise; fe80::a9fe:a9fe on every bridge). */
 function bridgeAddresses(spec: NetworkSpec): string[] {
   const out: string[] = [];
   const v4 = networkHostAddress(spec);
@@ -72,7 +72,7 @@ function bridgeAddresses(spec: NetworkSpec): string[] {
     const host = (spec.gateway?.mode ?? 'host') === 'host';
     out.push(`${host ? (spec.ipv6!.gateway ?? formatIpv6(p6.network + 1n)) : formatIpv6(prefixLast(p6) - 1n)}/${p6.length}`);
   }
-  return out;
+  return [...out, `${metadataIpv6}/64`];
 }
 
 interface NetPlan {

@@ -72,7 +72,7 @@ export class MetadataService {
   private readonly requestTimeoutMs: number;
   private readonly documents = new WeakMap<GuestInfo, Documents>();
   private readonly pipes = new Map<string, GuestPipe>();
-  private readonly servers: Server[] = [];
+  private readonly servers = new Map<string, Server>();
 
   constructor(opts: MetadataServiceOptions) {
     this.identify = opts.identify;
@@ -85,10 +85,11 @@ export class MetadataService {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
   }
 
-  /** Starts one listener per address; resolves with the bound addresses (port 0 picks one). */
+  /** Starts one listener per address; resolves with the bound addresses (port 0 picks one). An address already listened on is refused. */
   async listen(addresses: Listen[]): Promise<AddressInfo[]> {
     const bound: AddressInfo[] = [];
     for (const a of addresses) {
+      if (this.servers.has(listenKey(a))) throw new Error(`Cannot listen on ${listenKey(a)}: already listening there`);
       const server = createServer(
         {
           maxHeaderSize: this.maxHeaderBytes,
@@ -109,24 +110,26 @@ export class MetadataService {
           resolve();
         });
       });
-      this.servers.push(server);
-      bound.push(server.address() as AddressInfo);
+      const at = server.address() as AddressInfo;
+      this.servers.set(listenKey({ host: a.host, port: at.port }), server);
+      bound.push(at);
     }
     return bound;
   }
 
+  /** Stops the listener of one address (as bound: port 0 became a real port), dropping its connections; the others keep serving. */
+  async unlisten(address: Pick<Listen, 'host' | 'port'>): Promise<void> {
+    const key = listenKey(address);
+    const server = this.servers.get(key);
+    this.servers.delete(key);
+    if (server) await stopServer(server);
+  }
+
   /** Stops every listener and drops open connections. */
   async close(): Promise<void> {
-    const servers = this.servers.splice(0);
-    await Promise.all(
-      servers.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            s.close(() => resolve());
-            s.closeAllConnections();
-          }),
-      ),
-    );
+    const servers = [...this.servers.values()];
+    this.servers.clear();
+    await Promise.all(servers.map(stopServer));
   }
 
   /** The host↔guest pipe of a VM (created on first use); the agent reads and writes the host side. */
@@ -252,6 +255,18 @@ export class MetadataService {
     }
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
+}
+
+/** The key of a listener: one per host and port (a scoped host such as `fe80::a9fe:a9fe%tap3` is its own). */
+function listenKey(a: Pick<Listen, 'host' | 'port'>): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+function stopServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 /** `::ffff:10.0.0.5` → `10.0.0.5`, so identify sees one form per IPv4 address. */
