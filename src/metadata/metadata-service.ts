@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { systemClock, type Clock } from '../base/clock.ts';
 import { silentLogger, type Logger } from '../base/logger.ts';
@@ -7,7 +7,7 @@ import type { Doc, Documents } from './documents.ts';
 import { documentKey, renderGuestDocuments } from './guest-documents.ts';
 import type { GuestInfo } from './guest-info.ts';
 import { GuestPipe } from './guest-pipe.ts';
-import { parseRequestPath } from './request-path.ts';
+import { maxPathLength, parseRequestPath } from './request-path.ts';
 import { parseTokenTtl, TokenAuthority } from './token-authority.ts';
 
 /** What the service knows of a caller: the socket, and the interface of the listener it came in on. Never anything the guest sends. */
@@ -43,6 +43,11 @@ export interface MetadataServiceOptions {
 }
 
 const tokenPath = 'latest/api/token';
+/** Request targets remembered with their route; a guest sending endless distinct paths only fills it once. */
+const maxRoutes = 4096;
+
+/** A request target resolved: its path key, and the document key when it names a document version we serve. */
+type Route = { ok: true; key: string; docKey: string | undefined } | { ok: false; status: 400 | 414 };
 const methods = new Set(['GET', 'PUT', 'POST']);
 
 /**
@@ -59,7 +64,9 @@ const methods = new Set(['GET', 'PUT', 'POST']);
  * not here.
  *
  * Logs: refusals, token grants and pipe writes at info, plain reads at
- * debug; never header values (tokens) or bodies (secrets).
+ * debug (the entry is not even built unless debug is on); never header
+ * values (tokens) or bodies (secrets). A hot read is a cached route, a map
+ * lookup for the guest and one for its document, and prebuilt headers.
  */
 export class MetadataService {
   private readonly identify: MetadataServiceOptions['identify'];
@@ -73,6 +80,8 @@ export class MetadataService {
   private readonly documents = new WeakMap<GuestInfo, Documents>();
   private readonly pipes = new Map<string, GuestPipe>();
   private readonly servers = new Map<string, Server>();
+  private readonly routes = new Map<string, Route>();
+  private readonly heads = new WeakMap<Doc, OutgoingHttpHeaders>();
 
   constructor(opts: MetadataServiceOptions) {
     this.identify = opts.identify;
@@ -167,24 +176,26 @@ export class MetadataService {
     };
     if (iface !== undefined) conn.interface = iface;
     let guest: GuestInfo | undefined;
-    const done = (status: number, doc?: Doc, headers: Record<string, string> = {}) => {
-      const body = doc?.body ?? (status >= 400 ? Buffer.from(`${status} - ${STATUS_CODES[status]}\n`) : Buffer.alloc(0));
-      res.writeHead(status, { 'Content-Type': doc?.type ?? 'text/plain; charset=utf-8', 'Content-Length': body.length, ...headers });
-      res.end(body);
-      const entry = { method: req.method, path: loggable(req.url), status, remote: conn.remoteAddress, instanceId: guest?.instanceId, ms: this.clock.now() - started };
-      if (status === 200 && req.method === 'GET') this.logger.debug(entry, 'metadata request');
-      else this.logger.info(entry, 'metadata request');
+    const done = (status: number, doc?: Doc, headers?: Record<string, string>) => {
+      if (doc && status === 200 && !headers) res.writeHead(200, this.headersOf(doc)).end(doc.body);
+      else {
+        const body = doc?.body ?? (status >= 400 ? Buffer.from(`${status} - ${STATUS_CODES[status]}\n`) : Buffer.alloc(0));
+        res.writeHead(status, { 'Content-Type': doc?.type ?? 'text/plain; charset=utf-8', 'Content-Length': body.length, ...headers }).end(body);
+      }
+      const level = status === 200 && req.method === 'GET' ? 'debug' : 'info';
+      if (!this.logger.isLevelEnabled(level)) return;
+      this.logger[level]({ method: req.method, path: loggable(req.url), status, remote: conn.remoteAddress, instanceId: guest?.instanceId, ms: this.clock.now() - started }, 'metadata request');
     };
     try {
       const method = req.method ?? '';
       if (!methods.has(method)) return done(405, undefined, { Allow: 'GET, PUT, POST' });
       const declared = Number(req.headers['content-length'] ?? 0);
       if (!(declared <= this.maxBodyBytes)) return done(413, undefined, { Connection: 'close' });
-      const path = parseRequestPath(req.url ?? '');
+      const path = this.route(req.url ?? '');
       if (!path.ok) return done(path.status);
       guest = this.identify(conn);
       if (!guest) return done(403);
-      const key = path.segments.join('/');
+      const key = path.key;
       if (key === tokenPath) return this.issueToken(req, guest, done);
       const token = req.headers['x-aws-ec2-metadata-token'];
       if (token !== undefined ? typeof token !== 'string' || !this.tokens.verify(token, guest.instanceId) : guest.imdsTokenRequired) {
@@ -199,14 +210,33 @@ export class MetadataService {
         const data = this.pipe(guest.instanceId).guestRead(this.maxBodyBytes);
         return data ? done(200, { body: data, type: 'application/octet-stream' }) : done(204);
       }
-      const docKey = documentKey(path.segments);
-      const doc = docKey === undefined ? undefined : this.documentsOf(guest).get(docKey);
+      const doc = path.docKey === undefined ? undefined : this.documentsOf(guest).get(path.docKey);
       return doc ? done(200, doc) : done(404);
     } catch (e) {
       this.logger.error({ err: e instanceof Error ? e.message : String(e), path: loggable(req.url) }, 'metadata request failed');
       if (!res.headersSent) done(500);
       else res.destroy();
     }
+  }
+
+  /** A request target's checked path and document key, cached for the targets guests keep asking for (the same for every guest). */
+  private route(url: string): Route {
+    let r = this.routes.get(url);
+    if (r) return r;
+    const path = parseRequestPath(url);
+    r = path.ok ? { ok: true, key: path.segments.join('/'), docKey: documentKey(path.segments) } : path;
+    if (this.routes.size < maxRoutes && url.length <= maxPathLength) this.routes.set(url, r);
+    return r;
+  }
+
+  /** The response headers of a document, built once per document. */
+  private headersOf(doc: Doc): OutgoingHttpHeaders {
+    let h = this.heads.get(doc);
+    if (!h) {
+      h = { 'Content-Type': doc.type, 'Content-Length': doc.body.length };
+      this.heads.set(doc, h);
+    }
+    return h;
   }
 
   private issueToken(req: IncomingMessage, guest: GuestInfo, done: (status: number, doc?: Doc, headers?: Record<string, string>) => void): void {
