@@ -62,7 +62,7 @@ export function networkRouter(s: NetworkSpec): string | undefined {
   return mode === 'host' ? networkHostAddress(s) : mode === 'vm' && subnet ? (s.ipv4!.gateway ?? formatIpv4(subnet.network + 1n)) : undefined;
 }
 
-/** Addresses the host holds on the bridge (IPv4 gateway or DHCP identity and the metadata address, IPv6 likewise; fe80::a9fe:a9fe on every bridge). */
+/** Addresses the host holds on the bridge (IPv4 gateway or DHCP identity and the metadata address, IPv6 likewise). */
 function bridgeAddresses(spec: NetworkSpec): string[] {
   const out: string[] = [];
   const v4 = networkHostAddress(spec);
