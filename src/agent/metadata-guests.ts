@@ -167,7 +167,8 @@ export class MetadataGuests {
       const scope = conn.remoteAddress.indexOf('%');
       return this.byLink.get(`${conn.interface}%${scope < 0 ? conn.remoteAddress : conn.remoteAddress.slice(0, scope)}`);
     }
-    return this.byAddress.get(conn.remoteAddress.replace(/^::ffff:(?=\d+\.)/, ''));
+    const a = conn.remoteAddress;
+    return this.byAddress.get(a.startsWith('::ffff:') ? a.slice(7) : a);
   }
 
   /** Refreshes the guests from the VMs bound here (the same object while a VM is unchanged); listens once `networkReady`. */
