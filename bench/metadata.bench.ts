@@ -6,8 +6,8 @@
  * the main thread; the load generator (a minimal HTTP/1.1 client on raw
  * sockets) runs in a worker thread so it does not starve the server. Prints the
  * load average, requests/s host-wide and for one guest alone, p50/p99, the
- * service thread's CPU time per request (robust to other load on the
- * machine), and the heap the rendered documents hold per VM.
+ * service thread's CPU time per request (far less sensitive to other load on
+ * the machine than the rates), and the heap the rendered documents hold per VM.
  * Usage: node --import tsx bench/metadata.bench.ts [guests] [seconds]
  */
 import { readFileSync } from 'node:fs';
