@@ -51,8 +51,8 @@ test('VMs on two networks get a bridge, VXLAN to the other hosts, taps, rules an
   assertRenders(spec);
   assert.deepEqual(nics.get('vm_1'), [{ tap: tapName('vm_1', 0), mac: '52:54:00:00:00:01' }]);
   assert.deepEqual(spec.links.map((l) => [l.network, l.bridge, l.mtu, l.addresses, l.vxlan?.remotes, l.routed, l.ports.map((p) => p.name)]), [
-    ['n42', 'cb42', 1450, ['10.9.0.1/24', '169.254.169.254/32'], ['192.0.2.2'], true, [tapName('vm_1', 0), tapName('vm_2', 1)]],
-    ['n7', 'cb7', 1400, ['10.7.0.254/24', '169.254.169.254/32'], [], undefined, [tapName('vm_2', 0)]],
+    ['n42', 'cb42', 1450, ['10.9.0.1/24', '169.254.169.254/32', 'fe80::a9fe:a9fe/64'], ['192.0.2.2'], true, [tapName('vm_1', 0), tapName('vm_2', 1)]],
+    ['n7', 'cb7', 1400, ['10.7.0.254/24', '169.254.169.254/32', 'fe80::a9fe:a9fe/64'], [], undefined, [tapName('vm_2', 0)]],
   ]);
   assert.deepEqual(spec.ruleset.networks, [{ bridge: 'cb42', vxlan: 'cx42', natSubnet: '10.9.0.0/24' }, { bridge: 'cb7', vxlan: 'cx7' }]);
   const webNic = spec.ruleset.nics.find((n) => n.tap === tapName('vm_1', 0))!;

@@ -8,7 +8,7 @@ import type { DnsmasqOptions } from '../net/dnsmasq-config.ts';
 import type { FirewallRuleSpec } from '../net/firewall-rule.ts';
 import type { HostNetworkSpec } from '../net/host-network.ts';
 import type { NetworkLinks } from '../net/link-plan.ts';
-import { metadataIpv4, type MemberSet, type NicRules, type RulesetNetwork } from '../net/nft-ruleset.ts';
+import { metadataIpv4, metadataIpv6, type MemberSet, type NicRules, type RulesetNetwork } from '../net/nft-ruleset.ts';
 import type { NicBandwidth } from '../net/tc-plan.ts';
 
 /** What this host contributes to every network: its underlay address, where dnsmasq runs, who owns the taps. */
@@ -72,7 +72,7 @@ function bridgeAddresses(spec: NetworkSpec): string[] {
     const host = (spec.gateway?.mode ?? 'host') === 'host';
     out.push(`${host ? (spec.ipv6!.gateway ?? formatIpv6(p6.network + 1n)) : formatIpv6(prefixLast(p6) - 1n)}/${p6.length}`);
   }
-  return out;
+  return [...out, `${metadataIpv6}/64`];
 }
 
 interface NetPlan {

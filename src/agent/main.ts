@@ -161,14 +161,15 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
   const network = o.driver === 'qemu' || o.underlayIp ? await hostNetwork(o, id.node, runner, env.runAs, client, log) : undefined;
   // One pipe per VM, shared by the tunnel (host side) and the metadata service (guest side); it listens only where the host network runs.
   const metadata: MetadataService = new MetadataService({ identify: (conn) => guests.identify(conn), logger: log });
-  // Secret parameters live only here, in memory: the tunnel fills the store, the metadata guests serve it.
-  const secrets = new SecretStore();
+  // Secret parameters: the tunnel fills the store, the metadata guests serve it; kept root-only under the data dir to survive a restart.
+  const secrets = new SecretStore({ dir: join(o.dataDir, 'secrets'), logger: log });
   const place = { region: 'crowd', availabilityZone: id.node };
   const guests = new MetadataGuests({
     secrets,
     place,
     forget: (vmId) => metadata.forget(vmId),
     listen: () => metadata.listen([{ host: metadataIpv4, port: 80 }]),
+    links: metadata,
     logger: log,
   });
   const agent = new Agent({

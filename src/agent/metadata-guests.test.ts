@@ -1,11 +1,17 @@
-import { SecretStore } from './secret-store.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
 import type { HostNetworkView } from '../api/kinds/network.ts';
 import type { AnyObject } from '../api/object.ts';
 import { silentLogger } from '../base/logger.ts';
-import { MetadataService, type Connection } from '../metadata/metadata-service.ts';
-import { guestInfo, guestsByAddress, MetadataGuests } from './metadata-guests.ts';
+import { missingRoot, missingTools } from '../base/require-tool.ts';
+import { ExecRunner } from '../base/runner.ts';
+import { MetadataService, type Connection, type Listen } from '../metadata/metadata-service.ts';
+import { NamespacedRunner } from '../net/namespaced-runner.ts';
+import { guestInfo, guestsByAddress, linkListen, MetadataGuests } from './metadata-guests.ts';
+import { SecretStore } from './secret-store.ts';
 
 const place = { region: 'crowd', availabilityZone: 'host-a' };
 
@@ -129,4 +135,100 @@ test('a VM whose spec requires IMDS tokens gets a guest that the service answers
   const ok = await fetch(`${base}/latest/meta-data/instance-id`, { headers: { 'x-aws-ec2-metadata-token': token } });
   assert.equal(ok.status, 200);
   assert.equal(await ok.text(), 'vm_1');
+});
+
+test('on a bridge listener a caller is its pinned MAC\'s EUI-64 link-local or its assigned IPv6 on that bridge, and nothing else', async () => {
+  const guests = new MetadataGuests({ place, forget: () => undefined, listen: async () => undefined, logger: silentLogger(), secrets: new SecretStore() });
+  await guests.update([web], view, false);
+  const on = (bridge: string, remoteAddress: string): Connection => ({ remoteAddress, remotePort: 40000, localAddress: `fe80::a9fe:a9fe%${bridge}`, localPort: 80, interface: bridge });
+  const byMac = guests.identify(on('cb1', 'fe80::5054:ff:fe00:1%cb1'));
+  assert.equal(byMac?.instanceId, 'vm_1');
+  assert.equal(guests.identify(on('cb2', 'fe80::5054:ff:fe00:2%cb2')), byMac, 'the same guest object on its second NIC');
+  assert.equal(guests.identify(on('cb2', 'fd00:1::5054:ff:fe00:2')), byMac);
+  assert.equal(guests.identify(on('cb2', 'fe80::5054:ff:fe00:1%cb2')), undefined, 'a NIC\'s link-local on another bridge');
+  assert.equal(guests.identify(on('cb1', 'fe80::dead%cb1')), undefined, 'an address no NIC was given');
+  assert.equal(guests.identify(on('cb1', '10.1.0.2')), undefined, 'the IPv4 address does not count on the IPv6 listener');
+  assert.equal(guests.identify(conn('fe80::5054:ff:fe00:1')), undefined, 'a link-local address without its bridge');
+});
+
+test('one IPv6 listener per bridge with guests opens once the network is ready and closes when the bridge goes, leaving the IPv4 one alone', async () => {
+  const calls: string[] = [];
+  const links = {
+    listen: async (a: Listen[]) => (calls.push(`+${a.map((x) => `${x.host}/${x.interface}`).join()}`), []),
+    unlisten: async (a: Pick<Listen, 'host' | 'port'>) => void calls.push(`-${a.host}`),
+  };
+  let listens = 0;
+  const guests = new MetadataGuests({ place, forget: () => undefined, listen: async () => listens++, links, logger: silentLogger(), secrets: new SecretStore() });
+  const db = vm('vm_2', 'db', 'p', [{ nic: 0, mac: '52:54:00:00:00:03', ipv4: '10.1.0.3' }], { nics: [{ network: 'lan' }] });
+  await guests.update([web, db], view, false);
+  assert.deepEqual(calls, [], 'nothing listens before the host network is applied');
+  await guests.update([web, db], view, true);
+  assert.deepEqual(calls.sort(), ['+fe80::a9fe:a9fe%cb1/cb1', '+fe80::a9fe:a9fe%cb2/cb2']);
+  calls.length = 0;
+  await guests.update([db], view, true);
+  assert.deepEqual(calls, ['-fe80::a9fe:a9fe%cb2'], 'the bridge web alone used is left');
+  await guests.update([db], view, true);
+  assert.deepEqual(calls, ['-fe80::a9fe:a9fe%cb2'], 'nothing changes while the bridges stay');
+  assert.equal(listens, 1, 'the IPv4 listener is bound once and never restarted');
+  assert.deepEqual(linkListen('cb7'), { host: 'fe80::a9fe:a9fe%cb7', port: 80, interface: 'cb7' });
+});
+
+const kernelSkip = missingRoot() ?? missingTools('ip', 'sysctl');
+
+test('a guest on a real bridge reads its own metadata at [fe80::a9fe:a9fe%eth0] and a spoofed source gets nothing', { skip: kernelSkip }, async (t) => {
+  const root = new ExecRunner();
+  const tag = `mg${process.pid}`;
+  const [hostNs, guestNs] = [`${tag}h`, `${tag}g`];
+  t.after(async () => {
+    for (const ns of [hostNs, guestNs]) await root.run({ argv: ['ip', 'netns', 'del', ns] }).catch(() => undefined);
+  });
+  const host = new NamespacedRunner(root, hostNs);
+  const guest = new NamespacedRunner(root, guestNs);
+  for (const ns of [hostNs, guestNs]) await root.run({ argv: ['ip', 'netns', 'add', ns] });
+  await guest.run({ argv: ['sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0'] });
+  const lan: HostNetworkView = { networks: [{ project: 'p', name: 'lan', vni: 4242, peers: [], spec: { ipv6: { mode: 'slaac', prefix: 'fd00:42::/64' } } }], firewalls: [], members: [] };
+  const mac = '52:54:00:42:00:01';
+  const me = vm('vm_42', 'me', 'p', [{ nic: 0, mac, ipv6: 'fd00:42::5054:ff:fe42:1' }], { nics: [{ network: 'lan' }] });
+  // What the agent's host network gives the bridge (the net layer adds it the same way, `nodad` pending there), and the VM's NIC on it.
+  for (const argv of [
+    ['ip', 'link', 'add', 'cb4242', 'type', 'bridge'],
+    ['ip', 'link', 'set', 'cb4242', 'up'],
+    ['ip', 'addr', 'add', 'fe80::a9fe:a9fe/64', 'dev', 'cb4242', 'nodad'],
+    ['ip', 'link', 'add', 'mgtap', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', guestNs],
+    ['ip', 'link', 'set', 'mgtap', 'master', 'cb4242', 'up'],
+  ])
+    await host.run({ argv });
+  await guest.run({ argv: ['ip', 'link', 'set', 'eth0', 'address', mac, 'up'] });
+
+  // The agent's metadata side runs in the host namespace (a process binds in its own), fed each pass over IPC.
+  const src = (f: string) => JSON.stringify(resolve(import.meta.dirname, '..', f));
+  const script = `
+    const { MetadataService } = await import(${src('metadata/metadata-service.ts')});
+    const { MetadataGuests } = await import(${src('agent/metadata-guests.ts')});
+    const { SecretStore } = await import(${src('agent/secret-store.ts')});
+    const { silentLogger } = await import(${src('base/logger.ts')});
+    const service = new MetadataService({ identify: (conn) => guests.identify(conn) });
+    const guests = new MetadataGuests({ place: { region: 'crowd', availabilityZone: 'h' }, forget: (id) => service.forget(id), listen: async () => undefined, links: service, logger: silentLogger(), secrets: new SecretStore() });
+    process.on('message', (m) => guests.update(m.vms, m.view, true).then(() => process.send('done'), (e) => process.send(String(e))));
+    process.on('disconnect', () => service.close().then(() => process.exit(0)));`;
+  const child = spawn('ip', ['netns', 'exec', hostNs, process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: resolve(import.meta.dirname, '../..') });
+  t.after(() => child.kill());
+  const update = async (vms: AnyObject[]) => {
+    child.send({ vms, view: lan });
+    const [answer] = (await Promise.race([once(child, 'message'), once(child, 'exit').then(() => ['the metadata child exited'])])) as [string];
+    assert.equal(answer, 'done');
+  };
+  /** GET from inside the guest, as cloud-init would (optionally from a chosen source address): "status body", or the error code. */
+  const get = async (path: string, from?: string) => {
+    const client = `require('http').get({ host: 'fe80::a9fe:a9fe%eth0', port: 80, path: ${JSON.stringify(path)}, ${from ? `localAddress: '${from}%eth0',` : ''} timeout: 5000 }, (r) => { let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => console.log(r.statusCode + ' ' + b)); }).on('error', (e) => console.log(e.code));`;
+    return (await guest.run({ argv: [process.execPath, '-e', client], timeoutMs: 20_000 })).stdout.trim();
+  };
+
+  await update([me]);
+  assert.equal(await get('/latest/meta-data/instance-id'), '200 vm_42', 'the guest\'s own EUI-64 link-local source');
+  assert.equal(JSON.parse((await get('/openstack/latest/meta_data.json')).slice(4)).uuid.length, 36);
+  await guest.run({ argv: ['ip', 'addr', 'add', 'fe80::dead/64', 'dev', 'eth0', 'nodad'] });
+  assert.equal(await get('/latest/meta-data/instance-id', 'fe80::dead'), '403 403 - Forbidden', 'a link-local source no NIC was given');
+  await update([]);
+  assert.equal(await get('/latest/meta-data/instance-id'), 'ECONNREFUSED', 'the last guest leaving the bridge closes its listener');
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HostNetworkView } from '../api/kinds/network.ts';
@@ -84,7 +84,7 @@ test('secret parameters reach the host agent once and appear nowhere in the stor
     const { credential } = await s.enrolment.enrol({ joinToken: join_, name: 'host-s', arch: 'x86_64', capacity: { cpus: 4, memoryMiB: 4096, diskGiB: 50 }, accel: 'tcg' });
     const driver = new FakeDriver();
     const agent = testAgent({ node: 'host-s', url: url, authorization: `Bearer ${credential}`, driver, cache, imageDir: dir });
-    const secrets = new SecretStore();
+    const secrets = new SecretStore({ dir: join(dir, 'secrets') });
     const connections = new EventEmitter();
     const tunnel = new AgentTunnel({
       server: url,
@@ -174,6 +174,10 @@ test('secret parameters reach the host agent once and appear nowhere in the stor
       if (existsSync(join(dir, f))) assert.ok(!readFileSync(join(dir, f)).includes(secret), `${f} holds the secret`);
     }
     assert.ok(readFileSync(join(dir, 'store.db')).includes(privateValue), 'the private value is stored');
+    for (const f of ['cache.db', 'cache.db-wal']) {
+      if (existsSync(join(dir, f))) assert.ok(!readFileSync(join(dir, f)).includes(secret), `the agent's ${f} holds the secret`);
+    }
+    assert.deepEqual(new SecretStore({ dir: join(dir, 'secrets') }).get(vm.id), { rootPassword: `${secret}-2` }, 'a restarted agent reads the last delivered set');
   } finally {
     ac.abort();
     await running;
@@ -227,4 +231,62 @@ test('secrets that arrive after the guest is known are served to it from then on
   assert.deepEqual(guests.identify(conn)?.parameters.secret, { k: secret }, 'a VM update keeps the delivered secrets');
   await guests.update([], view, false);
   assert.equal(secrets.get('vm_1'), undefined);
+});
+
+test('a store with a folder keeps each VM in its own 0600 file inside a 0700 folder, and a new store reads them back', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'crowd-secret-files-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const folder = join(dir, 'secrets');
+  mkdirSync(folder, { mode: 0o755 });
+  const first = new SecretStore({ dir: folder });
+  assert.equal(statSync(folder).mode & 0o777, 0o700, 'an existing folder is tightened');
+  first.put('vm_1', { k: secret });
+  first.put('vm_2', { a: 'b' });
+  first.put('vm_1', { k: `${secret}-2` });
+  assert.deepEqual(readdirSync(folder).sort(), ['vm_1.json', 'vm_2.json'], 'no temp file is left behind');
+  for (const f of readdirSync(folder)) assert.equal(statSync(join(folder, f)).mode & 0o777, 0o600, f);
+  const second = new SecretStore({ dir: folder });
+  assert.deepEqual([second.get('vm_1'), second.get('vm_2')], [{ k: `${secret}-2` }, { a: 'b' }]);
+  second.forget('vm_1');
+  assert.deepEqual(readdirSync(folder), ['vm_2.json']);
+  assert.equal(new SecretStore({ dir: folder }).get('vm_1'), undefined, 'a forgotten VM stays forgotten');
+});
+
+test('loading drops half-written temp files and unreadable files, and an id that is not a VM id writes nothing', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'crowd-secret-files-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'vm_1.json.123.tmp'), '{"k":"half');
+  writeFileSync(join(dir, 'vm_2.json'), '{"k":1}');
+  writeFileSync(join(dir, 'vm_3.json'), '{"k":"v"}', { mode: 0o644 });
+  const store = new SecretStore({ dir });
+  assert.deepEqual([store.get('vm_1'), store.get('vm_2'), store.get('vm_3')], [undefined, undefined, { k: 'v' }]);
+  assert.deepEqual(readdirSync(dir), ['vm_3.json']);
+  assert.equal(statSync(join(dir, 'vm_3.json')).mode & 0o777, 0o600, 'a loose file is tightened');
+  assert.throws(() => store.put('../vm_4', { k: 'v' }), /Cannot keep secret parameters of vm "\.\.\/vm_4": not a VM id/);
+  assert.equal(store.get('../vm_4'), undefined);
+  assert.deepEqual(readdirSync(dir), ['vm_3.json']);
+});
+
+test('after an agent restart the guest still reads its delivered secrets from the metadata service', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'crowd-secret-files-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const view: HostNetworkView = { networks: [{ project: 'p', name: 'lan', vni: 1, peers: [], spec: { ipv4: { subnet: '127.0.0.0/8' } } }], firewalls: [], members: [] };
+  const vm = { id: 'vm_1', name: 'db', kind: 'vm', project: 'p', spec: { image: 'debian', machineType: 'small', nics: [{ network: 'lan' }] }, status: { node: 'h', addresses: [{ nic: 0, mac: '52:54:00:00:00:01', ipv4: '127.0.0.1' }] } } as unknown as AnyObject;
+  /** One agent lifetime: its secret store over the folder, its metadata guests and service on loopback. */
+  const start = async () => {
+    const secrets = new SecretStore({ dir });
+    const service: MetadataService = new MetadataService({ identify: (c) => guests.identify(c) });
+    const guests = new MetadataGuests({ place: { region: 'crowd', availabilityZone: 'h' }, forget: (id) => service.forget(id), listen: async () => undefined, logger: silentLogger(), secrets });
+    await guests.update([vm], view, false);
+    const [addr] = await service.listen([{ host: '127.0.0.1', port: 0 }]);
+    const read = async () => (await fetch(`http://127.0.0.1:${addr!.port}/crowd/v1/os/parameters/secret.json`)).json();
+    return { secrets, read, stop: () => service.close() };
+  };
+  const first = await start();
+  first.secrets.put('vm_1', { rootPassword: secret });
+  assert.deepEqual(await first.read(), { rootPassword: secret });
+  await first.stop();
+  const second = await start();
+  t.after(() => second.stop());
+  assert.deepEqual(await second.read(), { rootPassword: secret });
 });

@@ -350,3 +350,20 @@ test('the service listens on IPv6 and hands identify the IPv6 peer address', asy
   assert.equal(JSON.parse(body).hostname, 'web-1');
   assert.deepEqual(seen, ['::1']);
 });
+
+test('closing one listener leaves the others serving, and an address already listened on is refused', async (t) => {
+  const guest = exampleGuest();
+  const service = new MetadataService({ identify: () => guest });
+  t.after(() => service.close());
+  const [a, b] = await service.listen([
+    { host: '127.0.0.1', port: 0 },
+    { host: '::1', port: 0, interface: 'lo' },
+  ]);
+  await assert.rejects(service.listen([{ host: '::1', port: b!.port }]), /Cannot listen on \[::1\]:\d+: already listening there/);
+  await service.unlisten({ host: '::1', port: b!.port });
+  await assert.rejects(fetch(`http://[::1]:${b!.port}/latest/meta-data/instance-id`));
+  const res = await fetch(`http://127.0.0.1:${a!.port}/latest/meta-data/instance-id`);
+  assert.equal(await res.text(), guest.instanceId);
+  await service.listen([{ host: '::1', port: b!.port }]);
+  assert.equal(await (await fetch(`http://[::1]:${b!.port}/latest/meta-data/instance-id`)).text(), guest.instanceId, 'a closed address can be listened on again');
+});

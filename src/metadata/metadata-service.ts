@@ -1,4 +1,4 @@
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { systemClock, type Clock } from '../base/clock.ts';
 import { silentLogger, type Logger } from '../base/logger.ts';
@@ -7,7 +7,7 @@ import type { Doc, Documents } from './documents.ts';
 import { documentKey, renderGuestDocuments } from './guest-documents.ts';
 import type { GuestInfo } from './guest-info.ts';
 import { GuestPipe } from './guest-pipe.ts';
-import { parseRequestPath } from './request-path.ts';
+import { maxPathLength, parseRequestPath } from './request-path.ts';
 import { parseTokenTtl, TokenAuthority } from './token-authority.ts';
 
 /** What the service knows of a caller: the socket, and the interface of the listener it came in on. Never anything the guest sends. */
@@ -43,6 +43,11 @@ export interface MetadataServiceOptions {
 }
 
 const tokenPath = 'latest/api/token';
+/** Request targets remembered with their route; a guest sending endless distinct paths only fills it once. */
+const maxRoutes = 4096;
+
+/** A request target resolved: its path key, and the document key when it names a document version we serve. */
+type Route = { ok: true; key: string; docKey: string | undefined } | { ok: false; status: 400 | 414 };
 const methods = new Set(['GET', 'PUT', 'POST']);
 
 /**
@@ -59,7 +64,9 @@ const methods = new Set(['GET', 'PUT', 'POST']);
  * not here.
  *
  * Logs: refusals, token grants and pipe writes at info, plain reads at
- * debug; never header values (tokens) or bodies (secrets).
+ * debug (the entry is not even built unless debug is on); never header
+ * values (tokens) or bodies (secrets). A hot read is a cached route, a map
+ * lookup for the guest and one for its document, and prebuilt headers.
  */
 export class MetadataService {
   private readonly identify: MetadataServiceOptions['identify'];
@@ -72,7 +79,9 @@ export class MetadataService {
   private readonly requestTimeoutMs: number;
   private readonly documents = new WeakMap<GuestInfo, Documents>();
   private readonly pipes = new Map<string, GuestPipe>();
-  private readonly servers: Server[] = [];
+  private readonly servers = new Map<string, Server>();
+  private readonly routes = new Map<string, Route>();
+  private readonly heads = new WeakMap<Doc, OutgoingHttpHeaders>();
 
   constructor(opts: MetadataServiceOptions) {
     this.identify = opts.identify;
@@ -85,10 +94,11 @@ export class MetadataService {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
   }
 
-  /** Starts one listener per address; resolves with the bound addresses (port 0 picks one). */
+  /** Starts one listener per address; resolves with the bound addresses (port 0 picks one). An address already listened on is refused. */
   async listen(addresses: Listen[]): Promise<AddressInfo[]> {
     const bound: AddressInfo[] = [];
     for (const a of addresses) {
+      if (this.servers.has(listenKey(a))) throw new Error(`Cannot listen on ${listenKey(a)}: already listening there`);
       const server = createServer(
         {
           maxHeaderSize: this.maxHeaderBytes,
@@ -109,24 +119,26 @@ export class MetadataService {
           resolve();
         });
       });
-      this.servers.push(server);
-      bound.push(server.address() as AddressInfo);
+      const at = server.address() as AddressInfo;
+      this.servers.set(listenKey({ host: a.host, port: at.port }), server);
+      bound.push(at);
     }
     return bound;
   }
 
+  /** Stops the listener of one address (as bound: port 0 became a real port), dropping its connections; the others keep serving. */
+  async unlisten(address: Pick<Listen, 'host' | 'port'>): Promise<void> {
+    const key = listenKey(address);
+    const server = this.servers.get(key);
+    this.servers.delete(key);
+    if (server) await stopServer(server);
+  }
+
   /** Stops every listener and drops open connections. */
   async close(): Promise<void> {
-    const servers = this.servers.splice(0);
-    await Promise.all(
-      servers.map(
-        (s) =>
-          new Promise<void>((resolve) => {
-            s.close(() => resolve());
-            s.closeAllConnections();
-          }),
-      ),
-    );
+    const servers = [...this.servers.values()];
+    this.servers.clear();
+    await Promise.all(servers.map(stopServer));
   }
 
   /** The host↔guest pipe of a VM (created on first use); the agent reads and writes the host side. */
@@ -164,24 +176,26 @@ export class MetadataService {
     };
     if (iface !== undefined) conn.interface = iface;
     let guest: GuestInfo | undefined;
-    const done = (status: number, doc?: Doc, headers: Record<string, string> = {}) => {
-      const body = doc?.body ?? (status >= 400 ? Buffer.from(`${status} - ${STATUS_CODES[status]}\n`) : Buffer.alloc(0));
-      res.writeHead(status, { 'Content-Type': doc?.type ?? 'text/plain; charset=utf-8', 'Content-Length': body.length, ...headers });
-      res.end(body);
-      const entry = { method: req.method, path: loggable(req.url), status, remote: conn.remoteAddress, instanceId: guest?.instanceId, ms: this.clock.now() - started };
-      if (status === 200 && req.method === 'GET') this.logger.debug(entry, 'metadata request');
-      else this.logger.info(entry, 'metadata request');
+    const done = (status: number, doc?: Doc, headers?: Record<string, string>) => {
+      if (doc && status === 200 && !headers) res.writeHead(200, this.headersOf(doc)).end(doc.body);
+      else {
+        const body = doc?.body ?? (status >= 400 ? Buffer.from(`${status} - ${STATUS_CODES[status]}\n`) : Buffer.alloc(0));
+        res.writeHead(status, { 'Content-Type': doc?.type ?? 'text/plain; charset=utf-8', 'Content-Length': body.length, ...headers }).end(body);
+      }
+      const level = status === 200 && req.method === 'GET' ? 'debug' : 'info';
+      if (!this.logger.isLevelEnabled(level)) return;
+      this.logger[level]({ method: req.method, path: loggable(req.url), status, remote: conn.remoteAddress, instanceId: guest?.instanceId, ms: this.clock.now() - started }, 'metadata request');
     };
     try {
       const method = req.method ?? '';
       if (!methods.has(method)) return done(405, undefined, { Allow: 'GET, PUT, POST' });
       const declared = Number(req.headers['content-length'] ?? 0);
       if (!(declared <= this.maxBodyBytes)) return done(413, undefined, { Connection: 'close' });
-      const path = parseRequestPath(req.url ?? '');
+      const path = this.route(req.url ?? '');
       if (!path.ok) return done(path.status);
       guest = this.identify(conn);
       if (!guest) return done(403);
-      const key = path.segments.join('/');
+      const key = path.key;
       if (key === tokenPath) return this.issueToken(req, guest, done);
       const token = req.headers['x-aws-ec2-metadata-token'];
       if (token !== undefined ? typeof token !== 'string' || !this.tokens.verify(token, guest.instanceId) : guest.imdsTokenRequired) {
@@ -196,14 +210,33 @@ export class MetadataService {
         const data = this.pipe(guest.instanceId).guestRead(this.maxBodyBytes);
         return data ? done(200, { body: data, type: 'application/octet-stream' }) : done(204);
       }
-      const docKey = documentKey(path.segments);
-      const doc = docKey === undefined ? undefined : this.documentsOf(guest).get(docKey);
+      const doc = path.docKey === undefined ? undefined : this.documentsOf(guest).get(path.docKey);
       return doc ? done(200, doc) : done(404);
     } catch (e) {
       this.logger.error({ err: e instanceof Error ? e.message : String(e), path: loggable(req.url) }, 'metadata request failed');
       if (!res.headersSent) done(500);
       else res.destroy();
     }
+  }
+
+  /** A request target's checked path and document key, cached for the targets guests keep asking for (the same for every guest). */
+  private route(url: string): Route {
+    let r = this.routes.get(url);
+    if (r) return r;
+    const path = parseRequestPath(url);
+    r = path.ok ? { ok: true, key: path.segments.join('/'), docKey: documentKey(path.segments) } : path;
+    if (this.routes.size < maxRoutes && url.length <= maxPathLength) this.routes.set(url, r);
+    return r;
+  }
+
+  /** The response headers of a document, built once per document. */
+  private headersOf(doc: Doc): OutgoingHttpHeaders {
+    let h = this.heads.get(doc);
+    if (!h) {
+      h = { 'Content-Type': doc.type, 'Content-Length': doc.body.length };
+      this.heads.set(doc, h);
+    }
+    return h;
   }
 
   private issueToken(req: IncomingMessage, guest: GuestInfo, done: (status: number, doc?: Doc, headers?: Record<string, string>) => void): void {
@@ -252,6 +285,18 @@ export class MetadataService {
     }
     socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
+}
+
+/** The key of a listener: one per host and port (a scoped host such as `fe80::a9fe:a9fe%tap3` is its own). */
+function listenKey(a: Pick<Listen, 'host' | 'port'>): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+function stopServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 /** `::ffff:10.0.0.5` → `10.0.0.5`, so identify sees one form per IPv4 address. */
