@@ -66,7 +66,7 @@ test('link-local addresses are managed only when asked for', () => {
   state.links.get('crbr1')!.addresses.push('fe80::8c1:2ff:fe3:405/64');
   assert.deepEqual(planLinks([net], state), []);
   const want = { ...net, addresses: [...net.addresses!, 'fe80::a9fe:a9fe/64'] };
-  assert.deepEqual(lines(planLinks([want], state)), ['ip addr add fe80::a9fe:a9fe/64 dev crbr1']);
+  assert.deepEqual(lines(planLinks([want], state)), ['ip addr add fe80::a9fe:a9fe/64 dev crbr1 nodad']);
   state.links.get('crbr1')!.addresses.push('fe80::a9fe:a9fe/64');
   assert.deepEqual(planLinks([want], state), []);
 });

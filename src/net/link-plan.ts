@@ -114,7 +114,8 @@ function planBridge(net: NetworkLinks, link: LinkInfo | undefined): HostStep[] {
   const want = (net.addresses ?? []).map((a) => { const p = parseInterfaceAddress(a)!; return `${p.address}/${p.length}`; }).sort();
   const have = link?.addresses ?? [];
   for (const a of want.filter((x) => !have.includes(x)))
-    steps.push({ argv: ['ip', 'addr', 'add', a, 'dev', net.bridge], undo: [['ip', 'addr', 'del', a, 'dev', net.bridge]] });
+    // A link-local service address (fe80::a9fe:a9fe) must be usable at once: no duplicate address detection.
+    steps.push({ argv: ['ip', 'addr', 'add', a, 'dev', net.bridge, ...(a.startsWith('fe80:') ? ['nodad'] : [])], undo: [['ip', 'addr', 'del', a, 'dev', net.bridge]] });
   // The kernel gives every bridge an IPv6 link-local address; only ones we were asked for are managed.
   for (const a of have.filter((x) => !want.includes(x) && !x.startsWith('fe80:')))
     steps.push({ argv: ['ip', 'addr', 'del', a, 'dev', net.bridge], undo: [['ip', 'addr', 'add', a, 'dev', net.bridge]] });
