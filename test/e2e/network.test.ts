@@ -106,6 +106,9 @@ test('guests on three hosts, each with its own crowd agent, share a network over
     const doc = await s.run(imds('/openstack/latest/meta_data.json'));
     assert.match(doc, new RegExp(`"name": ?"${name}"`));
     assert.doesNotMatch(doc, new RegExp(other.id));
+    // The same service on the guest's link at fe80::a9fe:a9fe, identified by the link-local address its pinned MAC gives it.
+    const id6 = await s.run(`echo "MD6:$(timeout 10 wget -q -O - 'http://[fe80::a9fe:a9fe%eth0]/latest/meta-data/instance-id')"`);
+    assert.match(id6, new RegExp(`MD6:${own.id}\\r?\\n`));
   }
 
   // Across hosts over VXLAN (the firewall accepts ICMP).
