@@ -227,6 +227,20 @@ export function driverConformance(name: string, setup: () => Promise<DriverHarne
       await d.destroy(id);
     });
 
+    it('lists other VMs while a start is under way without taking the starting one for crashed', async () => {
+      const other = `${id}-concurrent`;
+      const starting = d.start(h.config(other));
+      let done = false;
+      void starting.finally(() => (done = true)).catch(() => undefined);
+      while (!done) {
+        for (const info of await d.list()) assert.notEqual(info.state, 'crashed', `${info.id} listed as crashed while starting`);
+        await delay(5);
+      }
+      assert.equal((await starting).state, 'running');
+      assert.equal((await d.inspect(other)).state, 'running');
+      await d.destroy(other);
+    });
+
     it('fails a start it cannot do with the reason and leaves nothing behind', async () => {
       const bad = `${id}-bad`;
       await assert.rejects(d.start(h.badConfig(bad)), isCode('invalid', h.badMessage));

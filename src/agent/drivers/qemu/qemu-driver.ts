@@ -67,6 +67,8 @@ function describeExit(e: Tracked['childExit']): string {
 /** One detached qemu-system-x86_64 per VM, driven over QMP; see driver.ts for the contract. */
 export class QemuDriver implements Driver {
   private readonly vms = new Map<string, Tracked>();
+  /** VMs whose start is under way: `list` leaves them out rather than mistake a QEMU not yet spawned for a crashed one. */
+  private readonly starting = new Set<string>();
   private readonly runAs: string | undefined;
   private readonly consoleMax: number;
   private readonly timer: NodeJS.Timeout;
@@ -83,6 +85,17 @@ export class QemuDriver implements Driver {
     if (Buffer.byteLength(p.consoleSocket) > maxSocketPath) {
       throw new ApiError('invalid', `Cannot start vm "${config.name}": run dir "${this.opts.runDir}" is too long for unix sockets`);
     }
+    if (this.starting.has(config.id)) throw new ApiError('conflict', `Cannot start vm "${config.name}": it is being started`);
+    this.starting.add(config.id);
+    try {
+      await this.startTracked(config, p);
+    } finally {
+      this.starting.delete(config.id);
+    }
+    return this.info(this.vms.get(config.id)!);
+  }
+
+  private async startTracked(config: VmConfig, p: VmPaths): Promise<void> {
     const known = this.vms.get(config.id) ?? (existsSync(p.config) ? await this.load(config.id) : undefined);
     if (known && (await this.alive(known))) throw new ApiError('conflict', `Cannot start vm "${config.name}": vm is already running`);
     const t: Tracked = known ?? { config, paths: p, stopping: false, detaching: new Set() };
@@ -105,7 +118,6 @@ export class QemuDriver implements Driver {
     t.nics = (config.nics ?? []).map((n, i) => ({ ...n, ...(pcie ? { port: portId(i) } : {}) }));
     t.ports = pcie ? Array.from({ length: nicPortCount(t.nics.length) }, (_, i) => portId(i)) : [];
     this.vms.set(config.id, t);
-    return this.info(t);
   }
 
   async inspect(id: string): Promise<VmInfo> {
@@ -223,7 +235,7 @@ export class QemuDriver implements Driver {
     const ids = await readdir(this.opts.runDir).catch(() => [] as string[]);
     const out: VmInfo[] = [];
     for (const id of ids.sort()) {
-      if (existsSync(vmPaths(this.opts.runDir, id).config)) out.push(await this.recover(id));
+      if (!this.starting.has(id) && existsSync(vmPaths(this.opts.runDir, id).config)) out.push(await this.recover(id));
     }
     return out;
   }
