@@ -232,6 +232,23 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
         assert.deepEqual(await names({ where: ['status.phase=running'] }), ['web-1']);
       });
 
+      test('selectors and field filters follow updates, status writes and deletes', async () => {
+        const v = await store.create(vm('moving', { labels: { app: 'mover', gone: 'soon' }, metadata: { team: 'red' } }), by);
+        await store.update({ kind: 'vm', idOrName: 'moving' }, { labels: { app: 'mover', fresh: 'yes' }, metadata: { team: 'blue' }, spec: v.spec }, by);
+        assert.deepEqual(await names({ selector: 'app=mover,gone' }), []);
+        assert.deepEqual(await names({ selector: 'app=mover,fresh=yes' }), ['moving']);
+        assert.deepEqual(await names({ where: ['metadata.team=red'] }), []);
+        assert.deepEqual(await names({ where: ['metadata.team=blue'] }), ['moving']);
+        await store.updateStatus({ kind: 'vm', idOrName: 'moving' }, { phase: 'running', node: 'host-a' }, by);
+        await store.updateStatus({ kind: 'vm', idOrName: 'moving' }, { phase: 'running', node: 'host-b' }, by);
+        assert.deepEqual(await names({ where: ['status.node=host-a'] }), []);
+        assert.deepEqual(await names({ where: ['status.node=host-b', 'metadata.team=blue'] }), ['moving']);
+        assert.deepEqual(await names({ selector: 'fresh=yes' }), ['moving'], 'a status write keeps the labels indexed');
+        await store.delete({ kind: 'vm', idOrName: 'moving' }, by);
+        assert.deepEqual(await names({ where: ['status.node=host-b'] }), []);
+        assert.deepEqual(await names({ selector: 'app=mover' }), []);
+      });
+
       test('pages walk the whole list once, in name order', async () => {
         const seen: string[] = [];
         let cont: string | undefined;
