@@ -263,6 +263,16 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
         await rejectsWith(store.list({ kind: 'vm', limit: 0 }), 'invalid');
       });
 
+      test('stored lists are the same pages as the stored JSON text, with name and project beside it', async () => {
+        for (const q of [{ kind: 'vm', project: '*', limit: 7 }, { kind: 'vm', selector: parseSelector('app=shop'), limit: 1000 }, { kind: 'site', limit: 2 }]) {
+          const [parsed, stored] = await Promise.all([store.list(q), store.listStored(q)]);
+          assert.deepEqual(stored.items.map((o) => JSON.parse(o.json) as AnyObject), parsed.items);
+          assert.deepEqual(stored.items.map((o) => [o.project, o.name]), parsed.items.map((o) => [o.project, o.name]));
+          assert.equal(stored.continue, parsed.continue);
+          assert.equal(stored.revision, parsed.revision);
+        }
+      });
+
       test('lists are per project unless asked for every project', async () => {
         assert.ok(!(await names({})).some((n) => n === 'x'));
         const all = await store.list({ kind: 'vm', project: '*', selector: parseSelector('!app'), limit: 1000 });

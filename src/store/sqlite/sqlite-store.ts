@@ -19,6 +19,7 @@ import {
   type ListQuery,
   type ObjectRef,
   type Store,
+  type StoredObject,
   type UpdateInput,
   type WatchQuery,
   type WriteMeta,
@@ -51,6 +52,7 @@ interface Pending {
 }
 
 type Row = { doc: string };
+type ListRow = Row & { project: string; name: string };
 type HistoryRow = { revision: number; op: 'put' | 'delete'; author: string; reason: string | null; time: string; doc: string };
 
 const idPattern = /^[a-z]+_[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -125,6 +127,19 @@ export class SqliteStore implements Store {
     };
     this.rev = this.metaValue('revision');
     this.credentials = new SqliteCredentials(db);
+  }
+
+  /** Statements built per query (lists, watch replays), prepared once per distinct text. */
+  private readonly built = new Map<string, Database.Statement<unknown[]>>();
+
+  private prepared<R>(text: string): Database.Statement<unknown[], R> {
+    let stmt = this.built.get(text);
+    if (!stmt) {
+      if (this.built.size >= 200) this.built.clear();
+      stmt = this.db.prepare<unknown[]>(text);
+      this.built.set(text, stmt);
+    }
+    return stmt as Database.Statement<unknown[], R>;
   }
 
   private metaValue(key: string): number {
@@ -394,6 +409,11 @@ export class SqliteStore implements Store {
   }
 
   async list(q: ListQuery): Promise<ObjectList> {
+    const page = await this.listStored(q);
+    return { ...page, items: page.items.map((o) => JSON.parse(o.json) as AnyObject) };
+  }
+
+  async listStored(q: ListQuery): Promise<ObjectList<StoredObject>> {
     const def = kindDef(q.kind);
     const limit = q.limit ?? 500;
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
@@ -407,16 +427,13 @@ export class SqliteStore implements Store {
       ...(q.continue ? { after: decodeContinue(q.continue) } : {}),
       limit: limit + 1,
     });
-    const read = this.db.transaction(() => ({
-      rows: this.db.prepare<unknown[], Row>(sql.text).all(...sql.params),
-      revision: this.rev,
-    }));
-    const { rows, revision } = read();
-    const items = rows.slice(0, limit).map((r) => JSON.parse(r.doc) as AnyObject);
+    // One synchronous statement: the rows and the revision are of the same moment.
+    const rows = this.prepared<ListRow>(sql.text).all(...sql.params);
+    const items = rows.slice(0, limit).map((r): StoredObject => (r.project ? { name: r.name, project: r.project, json: r.doc } : { name: r.name, json: r.doc }));
     const last = items[items.length - 1];
     return {
       items,
-      revision,
+      revision: this.rev,
       ...(rows.length > limit && last ? { continue: encodeContinue(last.project ?? '', last.name) } : {}),
     };
   }
@@ -472,9 +489,7 @@ export class SqliteStore implements Store {
       where += ` AND project IN ('', ?)`;
       params.push(q.project);
     }
-    const stmt = this.db.prepare<unknown[], HistoryRow>(
-      `SELECT revision, op, author, reason, time, doc FROM history WHERE ${where} ORDER BY revision LIMIT 1000`,
-    );
+    const stmt = this.prepared<HistoryRow>(`SELECT revision, op, author, reason, time, doc FROM history WHERE ${where} ORDER BY revision LIMIT 1000`);
     let last = after;
     while (true) {
       const rows = stmt.all(last, ...params);
