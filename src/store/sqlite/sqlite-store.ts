@@ -80,6 +80,10 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     // Each write's savepoint journals the pages it touches; on disk that was ~60 pwrite calls per create.
     this.db.pragma('temp_store = MEMORY');
+    // A checkpoint every 4 MiB of WAL ran on nearly every large group commit; every 64 MiB halves the fsyncs.
+    this.db.pragma('wal_autocheckpoint = 16384');
+    // 64 MiB of pages instead of 2: list pages read documents by id in name order, all over the file.
+    this.db.pragma('cache_size = -65536');
     this.db.exec(schema);
     const db = this.db;
     this.stmt = {
