@@ -232,6 +232,23 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
         assert.deepEqual(await names({ where: ['status.phase=running'] }), ['web-1']);
       });
 
+      test('selectors and field filters follow updates, status writes and deletes', async () => {
+        const v = await store.create(vm('moving', { labels: { app: 'mover', gone: 'soon' }, metadata: { team: 'red' } }), by);
+        await store.update({ kind: 'vm', idOrName: 'moving' }, { labels: { app: 'mover', fresh: 'yes' }, metadata: { team: 'blue' }, spec: v.spec }, by);
+        assert.deepEqual(await names({ selector: 'app=mover,gone' }), []);
+        assert.deepEqual(await names({ selector: 'app=mover,fresh=yes' }), ['moving']);
+        assert.deepEqual(await names({ where: ['metadata.team=red'] }), []);
+        assert.deepEqual(await names({ where: ['metadata.team=blue'] }), ['moving']);
+        await store.updateStatus({ kind: 'vm', idOrName: 'moving' }, { phase: 'running', node: 'host-a' }, by);
+        await store.updateStatus({ kind: 'vm', idOrName: 'moving' }, { phase: 'running', node: 'host-b' }, by);
+        assert.deepEqual(await names({ where: ['status.node=host-a'] }), []);
+        assert.deepEqual(await names({ where: ['status.node=host-b', 'metadata.team=blue'] }), ['moving']);
+        assert.deepEqual(await names({ selector: 'fresh=yes' }), ['moving'], 'a status write keeps the labels indexed');
+        await store.delete({ kind: 'vm', idOrName: 'moving' }, by);
+        assert.deepEqual(await names({ where: ['status.node=host-b'] }), []);
+        assert.deepEqual(await names({ selector: 'app=mover' }), []);
+      });
+
       test('pages walk the whole list once, in name order', async () => {
         const seen: string[] = [];
         let cont: string | undefined;
@@ -244,6 +261,16 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
         assert.deepEqual(seen, [...seen].sort());
         await rejectsWith(store.list({ kind: 'vm', continue: 'garbage' }), 'invalid');
         await rejectsWith(store.list({ kind: 'vm', limit: 0 }), 'invalid');
+      });
+
+      test('stored lists are the same pages as the stored JSON text, with name and project beside it', async () => {
+        for (const q of [{ kind: 'vm', project: '*', limit: 7 }, { kind: 'vm', selector: parseSelector('app=shop'), limit: 1000 }, { kind: 'site', limit: 2 }]) {
+          const [parsed, stored] = await Promise.all([store.list(q), store.listStored(q)]);
+          assert.deepEqual(stored.items.map((o) => JSON.parse(o.json) as AnyObject), parsed.items);
+          assert.deepEqual(stored.items.map((o) => [o.project, o.name]), parsed.items.map((o) => [o.project, o.name]));
+          assert.equal(stored.continue, parsed.continue);
+          assert.equal(stored.revision, parsed.revision);
+        }
       });
 
       test('lists are per project unless asked for every project', async () => {

@@ -30,6 +30,14 @@ function walk(value: unknown, path: string, depth: number, out: [string, string]
   }
 }
 
+/** The rows to add and to remove to turn the index rows `before` into `after`. */
+export function fieldChanges(before: [string, string][], after: [string, string][]): { added: [string, string][]; removed: [string, string][] } {
+  const key = ([p, v]: [string, string]) => `${p}\0${v}`;
+  const old = new Set(before.map(key));
+  const now = new Set(after.map(key));
+  return { added: after.filter((r) => !old.has(key(r))), removed: before.filter((r) => !now.has(key(r))) };
+}
+
 export function labelPath(key: string): string {
   return `l:${key}`;
 }

@@ -106,7 +106,7 @@ export function listSql(o: ListSqlOptions): Sql {
   }
   params.push(o.limit);
   return {
-    text: `SELECT o.doc AS doc FROM ${from} WHERE ${where.join(' AND ')} ORDER BY o.project, o.name LIMIT ?`,
+    text: `SELECT o.project AS project, o.name AS name, o.doc AS doc FROM ${from} WHERE ${where.join(' AND ')} ORDER BY o.project, o.name LIMIT ?`,
     params,
   };
 }

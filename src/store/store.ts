@@ -61,6 +61,14 @@ export interface WatchQuery {
   ids?: ReadonlySet<string>;
 }
 
+/** A live object as stored: its JSON text, and the name and project a list's access filter reads without decoding it. */
+export interface StoredObject {
+  name: string;
+  /** Absent for cluster-scoped kinds. */
+  project?: string;
+  json: string;
+}
+
 /**
  * Compaction: history entries at or below a revision are removed, except the
  * newest `keepPerObject` versions of each object (so history and rollback keep
@@ -129,6 +137,8 @@ export interface Store {
   /** The live object, or (with `atRevision`) the version current at that revision. */
   get(ref: ObjectRef, opts?: { atRevision?: number }): Promise<AnyObject>;
   list(query: ListQuery): Promise<ObjectList>;
+  /** `list` with each object as its stored JSON text, so an API can answer a page without decoding and encoding it again. */
+  listStored(query: ListQuery): Promise<ObjectList<StoredObject>>;
   /** Versions of one object, newest first. */
   history(ref: ObjectRef, opts?: { limit?: number; continue?: string }): Promise<HistoryList>;
   /** Changes after `fromRevision`, then live ones until `signal` aborts. */

@@ -7,16 +7,22 @@ import { defaultProject } from '../../api/kinds.ts';
 import type { AnyObject, Labels, Metadata } from '../../api/object.ts';
 import { parseSelector } from '../../api/selector.ts';
 import { ObjectList } from '../../api/wire.ts';
-import type { ObjectRef, Store, UpdateInput } from '../../store/store.ts';
+import type { ObjectRef, Store, StoredObject, UpdateInput } from '../../store/store.ts';
 import { mergePatch } from '../merge-patch.ts';
 import { SecretParameters } from '../../api/kinds/vm.ts';
-import { carriesMark, redactFor, restorePrivate } from '../secrets/private-parameters.ts';
+import { carriesMark, readsPrivate, redactJson, restorePrivate } from '../secrets/private-parameters.ts';
 import type { SecretKeeper } from '../secrets/secret-keeper.ts';
 import { GetQuery, IdParams, ListQuery, PatchBody, ProjectQuery, withErrors } from './route-schemas.ts';
 import { explainStale, sendObject, writeMeta } from './write-meta.ts';
 
 type Params = Static<typeof IdParams>;
 type Query = Static<typeof ProjectQuery>;
+
+/** A list page's JSON with each object's stored text spliced in as is. */
+export function storedPage(page: ObjectList<StoredObject>): string {
+  const next = page.continue === undefined ? '' : `,"continue":${JSON.stringify(page.continue)}`;
+  return `{"items":[${page.items.map((o) => o.json).join(',')}],"revision":${page.revision}${next}}`;
+}
 
 /** Names the object of a route: cluster-scoped kinds have no project. */
 export function objectRef(def: KindDef, id: string, project: string | undefined): ObjectRef {
@@ -71,10 +77,15 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
 
   app.get<{ Querystring: Static<typeof ListQuery> }>(
     base,
-    { config, schema: { tags, summary: `List ${def.plural}`, querystring: ListQuery, response: withErrors({ 200: ObjectList }) } },
+    {
+      config,
+      schema: { tags, summary: `List ${def.plural}`, querystring: ListQuery, response: withErrors({ 200: ObjectList }) },
+      // Pages leave as the stored text; the access filter (preSerialization) still sees each item's name and project.
+      serializerCompiler: ({ httpStatus }) => (httpStatus === '200' ? (page: ObjectList<StoredObject>) => storedPage(page) : (data: unknown) => JSON.stringify(data)),
+    },
     async (request) => {
       const q = request.query;
-      const list = await store.list({
+      const list = await store.listStored({
         kind: def.kind,
         project: def.scope === 'project' ? (q.project ?? defaultProject) : undefined,
         selector: q.selector === undefined ? undefined : parseSelector(q.selector),
@@ -82,7 +93,7 @@ export function registerObjectRoutes(app: FastifyInstance, def: KindDef, deps: {
         limit: q.limit,
         continue: q.continue,
       });
-      return { ...list, items: list.items.map((o) => redactFor(request.identity, o)) };
+      return readsPrivate(request.identity) ? list : { ...list, items: list.items.map((o) => ({ ...o, json: redactJson(o.json) })) };
     },
   );
 

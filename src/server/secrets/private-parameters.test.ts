@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { AnyObject } from '../../api/object.ts';
 import type { Diff, HistoryList, ObjectList, WatchEvent } from '../../api/wire.ts';
 import { buildTestApp } from '../test-app.ts';
-import { privateMark, redactDiff, restorePrivate } from './private-parameters.ts';
+import { privateMark, redactDiff, redactJson, restorePrivate } from './private-parameters.ts';
 
 const secretish = 'db-password-5d1c9e';
 const vmBody = { name: 'web-1', spec: { image: 'debian', machineType: 'small', install: { mode: 'run', parameters: { role: 'web' }, privateParameters: { dbPassword: secretish } } } };
@@ -110,6 +110,45 @@ test('watch events show private values masked to users and raw to the VM host ag
   } finally {
     await t.close();
   }
+});
+
+test('list pages show private values masked to users and raw to the VM host agent, beside VMs without any', async () => {
+  const t = await buildTestApp({ nodes: true });
+  try {
+    await t.seed();
+    const node = await t.enrol('host-1');
+    for (const [name, spec] of [['a-plain', { image: 'debian', machineType: 'small' }], ['b-private', vmBody.spec]] as const) {
+      await t.store.create({ kind: 'vm', name, spec }, { author: 'test' });
+      await t.store.updateStatus({ kind: 'vm', idOrName: name }, { phase: 'scheduled', node: 'host-1' }, { author: 'test' });
+    }
+    const page = async (authorization: string) => {
+      const res = await t.app.inject({ url: '/v1/vms?project=*&where=status.node%3Dhost-1&limit=1000', headers: { authorization } });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.match(String(res.headers['content-type']), /^application\/json/);
+      return res;
+    };
+    const user = await page(t.auth.authorization);
+    assert.ok(!user.body.includes(secretish), `a private value leaked: ${user.body}`);
+    const shown = user.json<ObjectList>();
+    assert.deepEqual(shown.items.map((o) => [(o as AnyObject).name, installOf(o as AnyObject)?.privateParameters]), [
+      ['a-plain', undefined],
+      ['b-private', { dbPassword: privateMark }],
+    ]);
+    assert.equal(shown.revision, await t.store.revision());
+    const agent = (await page(node)).json<ObjectList>();
+    assert.deepEqual(installOf(agent.items[1] as AnyObject).privateParameters, { dbPassword: secretish });
+  } finally {
+    await t.close();
+  }
+});
+
+test('redactJson masks private values however the text spells their key, and keeps other text as it is', () => {
+  const plain = JSON.stringify({ kind: 'vm', spec: { install: { parameters: { a: 'b' } } } });
+  assert.equal(redactJson(plain), plain);
+  const escaped = '{"kind":"vm","spec":{"install":{"priv\\u0061teParameters":{"k":"s3cret"}}}}';
+  assert.deepEqual(JSON.parse(redactJson(escaped)), { kind: 'vm', spec: { install: { privateParameters: { k: privateMark } } } });
+  const network = JSON.stringify({ kind: 'network', spec: { privateParameters: { k: 'v' } } });
+  assert.equal(redactJson(network), network);
 });
 
 test('restorePrivate keeps plain values and fills marks from the stored spec', () => {

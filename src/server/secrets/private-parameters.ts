@@ -32,6 +32,18 @@ export function redactObject<T>(obj: T): T {
   return { ...o, spec: { ...spec, install: { ...spec.install, privateParameters: masked(params) } } } as T;
 }
 
+/**
+ * Pure: an object's JSON text with private parameter values masked, reparsed
+ * only when it may hold some: their key appears literally in any text that
+ * holds it unless the text escapes letters (`\u`), which is then reparsed too.
+ */
+export function redactJson(json: string): string {
+  if (!json.includes('privateParameters') && !json.includes('\\u')) return json;
+  const obj = JSON.parse(json) as unknown;
+  const shown = redactObject(obj);
+  return shown === obj ? json : JSON.stringify(shown);
+}
+
 /** The object for this caller: raw for a node's agent, masked for everyone else. */
 export function redactFor<T>(identity: Identity | undefined, obj: T): T {
   return readsPrivate(identity) ? obj : redactObject(obj);
