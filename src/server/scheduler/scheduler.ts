@@ -37,8 +37,9 @@ interface Bound {
  * Binds pending VMs to nodes: keeps the bin state in memory from a list and a
  * watch of VMs, nodes and machine types, and writes each decision as the VM's
  * status (`phase: scheduled`, `node`) with If-Match, so a VM that changed
- * meanwhile is simply looked at again. A VM that fits nowhere stays
- * `pending` with a `Scheduled=false` condition saying why.
+ * meanwhile is simply looked at again. A VM that fits nowhere, or whose NICs
+ * IPAM could not address, stays `pending` with a `Scheduled=false` condition
+ * saying why; VMs with NICs are placed only once IPAM wrote their addresses.
  */
 export class Scheduler {
   private readonly placement = new Placement();
@@ -131,7 +132,8 @@ export class Scheduler {
     if (!node) {
       if (status.phase === 'deleting') return;
       this.forget(vm.id);
-      this.queue.set(vm.id, vm);
+      // Until IPAM answers, its status write brings the VM back here.
+      if (addressWait(vm) !== '') this.queue.set(vm.id, vm);
       return;
     }
     const b = this.bound.get(vm.id);
@@ -186,19 +188,26 @@ export class Scheduler {
   }
 
   private async decide(vm: AnyObject): Promise<void> {
+    const addressless = addressWait(vm);
+    if (addressless === '') return;
     const req = this.request(vm);
     const status = vm.status as VmStatus;
-    const result = req
-      ? this.placement.place(req)
-      : { ok: false as const, reason: `machine type "${(vm.spec as VmSpec).machineType}" is unknown` };
+    const result =
+      addressless !== undefined
+        ? { ok: false as const, reason: addressless }
+        : req
+          ? this.placement.place(req)
+          : { ok: false as const, reason: `machine type "${(vm.spec as VmSpec).machineType}" is unknown` };
     const now = new Date(this.deps.clock.now()).toISOString();
     let next: VmStatus;
     if (result.ok) {
       this.bound.set(vm.id, { node: result.node, req: req! });
       next = { ...status, phase: 'scheduled', node: result.node, conditions: withCondition(status.conditions, { type: 'Scheduled', status: 'true', reason: 'Placed', message: `placed on node "${result.node}"`, lastTransition: now }) };
     } else {
-      this.waiting.set(vm.id, vm);
-      const cond: Condition = { type: 'Scheduled', status: 'false', reason: 'Unschedulable', message: result.reason, lastTransition: now };
+      // Node changes may make room; addresses come back through IPAM's status write instead.
+      if (addressless === undefined) this.waiting.set(vm.id, vm);
+      const reason = addressless === undefined ? 'Unschedulable' : 'WaitingForAddresses';
+      const cond: Condition = { type: 'Scheduled', status: 'false', reason, message: result.reason, lastTransition: now };
       const old = status.conditions?.find((c) => c.type === 'Scheduled');
       if (status.phase === 'pending' && old?.status === 'false' && old.message === result.reason) return;
       next = { ...status, phase: 'pending', conditions: withCondition(status.conditions, cond) };
@@ -213,6 +222,21 @@ export class Scheduler {
       throw e;
     }
   }
+}
+
+/**
+ * Whether a VM must wait for IPAM before it is placed, so that no host ever
+ * sees a VM without its addresses: undefined when every NIC has its
+ * addresses (or there are no NICs), IPAM's reason when it could not assign
+ * them (pool dry, static address taken), '' while IPAM has not answered yet.
+ */
+export function addressWait(vm: Pick<AnyObject, 'spec' | 'status'>): string | undefined {
+  const nics = (vm.spec as VmSpec).nics ?? [];
+  if (!nics.length) return undefined;
+  const status = vm.status as VmStatus;
+  const failed = status.conditions?.find((c) => c.type === 'Addressed' && c.status === 'false');
+  if (failed) return failed.message ?? 'its addresses cannot be assigned';
+  return nics.every((_, i) => status.addresses?.some((a) => a.nic === i)) ? undefined : '';
 }
 
 function withCondition(list: Condition[] | undefined, c: Condition): Condition[] {
