@@ -7,6 +7,7 @@ import type { Logger } from '../../base/logger.ts';
 import { listAll } from '../../store/list-all.ts';
 import type { Store } from '../../store/store.ts';
 import { AddressBook, type IpamVm, type NicAddress } from './address-book.ts';
+import { runRestarting } from '../scheduler/run-restarting.ts';
 
 const author = { author: 'system:ipam' };
 const key = (project: string | undefined, name: string) => `${project ?? ''}/${name}`;
@@ -39,16 +40,8 @@ export class IpamController {
   constructor(private readonly deps: { store: Store; logger: Logger; clock: Clock }) {}
 
   /** Runs until the signal aborts, restarting its watch after errors. */
-  async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.session(signal);
-      } catch (e) {
-        if (signal.aborted) return;
-        this.deps.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'IPAM restarting');
-        await this.deps.clock.sleep(1000, signal).catch(() => undefined);
-      }
-    }
+  run(signal: AbortSignal): Promise<void> {
+    return runRestarting((s) => this.session(s), { what: 'IPAM', logger: this.deps.logger, clock: this.deps.clock, signal });
   }
 
   private async session(signal: AbortSignal): Promise<void> {

@@ -5,6 +5,7 @@ import type { Logger } from '../../base/logger.ts';
 import { listAll } from '../../store/list-all.ts';
 import type { Store } from '../../store/store.ts';
 import { NetworkIndex, type ViewDep } from './network-index.ts';
+import { runRestarting } from '../scheduler/run-restarting.ts';
 
 /** How long a request waits for the index to catch up with the store before it is refused as `unavailable`. */
 const catchUpMs = 10_000;
@@ -34,16 +35,8 @@ export class NetworkViews {
   constructor(private readonly deps: { store: Store; logger: Logger; clock: Clock }) {}
 
   /** Keeps the index current until the signal aborts, relisting after errors (a watch that fell behind gets `gone`). */
-  async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.session(signal);
-      } catch (e) {
-        if (signal.aborted) return;
-        this.deps.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'network views relisting');
-        await this.deps.clock.sleep(1000, signal).catch(() => undefined);
-      }
-    }
+  run(signal: AbortSignal): Promise<void> {
+    return runRestarting((s) => this.session(s), { what: 'network views', logger: this.deps.logger, clock: this.deps.clock, signal });
   }
 
   private async session(signal: AbortSignal): Promise<void> {
