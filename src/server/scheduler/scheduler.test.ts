@@ -7,7 +7,7 @@ import { seedBasics } from '../../store/conformance.ts';
 import { SqliteStore } from '../../store/sqlite/sqlite-store.ts';
 import type { Store } from '../../store/store.ts';
 import { buildTestApp } from '../test-app.ts';
-import { Scheduler } from './scheduler.ts';
+import { nextBatchSize, Scheduler } from './scheduler.ts';
 
 const by = { author: 'test' };
 
@@ -134,4 +134,15 @@ test('through the API: a VM on a full /30 stays pending on no node, saying why, 
   const placed = await objectWhen(app.store, { kind: 'vm', name: 'second' }, (v) => v.status.phase === 'scheduled', 5000);
   assert.deepEqual([placed.status.node, (placed.status.addresses as { ipv4: string }[])[0]!.ipv4], ['h1', '10.0.9.2']);
   assert.equal((placed.status.conditions as { type: string }[]).some((c) => c.type === 'Addressed'), false);
+});
+
+test('binding batches grow while they commit within the latency budget, shrink when they take longer, and stay within bounds', () => {
+  assert.ok(nextBatchSize(128, 2) > 128);
+  assert.equal(nextBatchSize(128, 13), 128);
+  assert.ok(nextBatchSize(128, 40) < 128);
+  let size = 128;
+  for (let i = 0; i < 200; i++) size = nextBatchSize(size, 1);
+  assert.equal(size, 4096);
+  for (let i = 0; i < 200; i++) size = nextBatchSize(size, 500);
+  assert.equal(size, 32);
 });

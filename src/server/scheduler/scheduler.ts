@@ -8,8 +8,14 @@ import type { Logger } from '../../base/logger.ts';
 import { listAll } from '../../store/list-all.ts';
 import type { Store } from '../../store/store.ts';
 import { Placement, type NodeInfo, type PlacementRequest } from './placement.ts';
+import { runRestarting } from './run-restarting.ts';
 
 const author = { author: 'system:scheduler' };
+
+/** What one batch of bindings may take from its decisions to its commit (DESIGN.md §10: p99 ≤ 20 ms), with room for a slow fsync. */
+const batchBudgetMs = 15;
+const minBatch = 32;
+const maxBatch = 4096;
 
 /** Node facts placement needs, from a node object. */
 export function nodeInfo(doc: AnyObject): NodeInfo {
@@ -51,6 +57,8 @@ export class Scheduler {
   /** Unschedulable VMs, retried when nodes change. */
   private readonly waiting = new Map<string, AnyObject>();
   private wake: (() => void) | undefined;
+  /** VMs decided and committed together; tuned to `batchBudgetMs`. */
+  private batchSize = 128;
 
   constructor(
     private readonly deps: {
@@ -63,16 +71,8 @@ export class Scheduler {
   ) {}
 
   /** Runs until the signal aborts. */
-  async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.session(signal);
-      } catch (e) {
-        if (signal.aborted) return;
-        this.deps.logger.warn({ err: e }, 'scheduler restarting');
-        await this.deps.clock.sleep(1000, signal).catch(() => undefined);
-      }
-    }
+  run(signal: AbortSignal): Promise<void> {
+    return runRestarting((s) => this.session(s), { what: 'scheduler', logger: this.deps.logger, clock: this.deps.clock, signal });
   }
 
   private async session(signal: AbortSignal): Promise<void> {
@@ -176,14 +176,16 @@ export class Scheduler {
         this.wake = undefined;
         continue;
       }
-      // Small batches keep decision → commit short; each batch is one group commit.
+      // Each batch is one group commit: bigger ones spread its fsync over more VMs, smaller ones commit sooner.
       const batch: AnyObject[] = [];
       for (const [id, vm] of this.queue) {
         batch.push(vm);
         this.queue.delete(id);
-        if (batch.length === 128) break;
+        if (batch.length === this.batchSize) break;
       }
+      const started = performance.now();
       await Promise.all(batch.map((vm) => this.decide(vm)));
+      if (batch.length === this.batchSize) this.batchSize = nextBatchSize(this.batchSize, performance.now() - started);
     }
   }
 
@@ -222,6 +224,19 @@ export class Scheduler {
       throw e;
     }
   }
+}
+
+/**
+ * The size of the next batch of bindings after a full one took `commitMs`
+ * from its decisions to its commit: grown while commits stay well within
+ * the budget (spreading each fsync over more VMs), shrunk when one takes
+ * longer, within [minBatch, maxBatch]. A faster store thus turns into
+ * throughput without giving up latency.
+ */
+export function nextBatchSize(size: number, commitMs: number): number {
+  if (commitMs > batchBudgetMs) return Math.max(minBatch, Math.floor(size * 0.75));
+  if (commitMs < batchBudgetMs * 0.75) return Math.min(maxBatch, Math.ceil(size * 1.1));
+  return size;
 }
 
 /**
