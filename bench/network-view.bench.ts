@@ -10,7 +10,7 @@ import { silentLogger } from '../src/base/logger.ts';
 import { NetworkViews } from '../src/server/ipam/network-views.ts';
 import { seedBasics } from '../src/store/conformance.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { ms, summarize } from './stats.ts';
+import { mib, ms, summarize } from './stats.ts';
 
 const vms = Number(process.argv[2] ?? 100_000);
 const nodes = Number(process.argv[3] ?? 1_000);
@@ -45,7 +45,7 @@ try {
   const t0 = performance.now();
   const running = views.run(ac.signal);
   await views.json('n0');
-  console.log(`index of ${vms} VMs, ${nodes} nodes, ${networks} networks built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`index of ${vms} VMs, ${nodes} nodes, ${networks} networks built in ${((performance.now() - t0) / 1000).toFixed(1)} s; one view is ${((await views.json('n0')).length / 1024).toFixed(0)} KiB of JSON; heap ${mib(process.memoryUsage().heapUsed)}`);
   const pass = async (what: string) => {
     const lat: number[] = [];
     const start = performance.now();

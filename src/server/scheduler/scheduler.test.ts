@@ -144,5 +144,5 @@ test('binding batches grow while they commit within the latency budget, shrink w
   for (let i = 0; i < 200; i++) size = nextBatchSize(size, 1);
   assert.equal(size, 4096);
   for (let i = 0; i < 200; i++) size = nextBatchSize(size, 500);
-  assert.equal(size, 32);
+  assert.equal(size, 64);
 });

@@ -14,7 +14,7 @@ const author = { author: 'system:scheduler' };
 
 /** What one batch of bindings may take from its decisions to its commit (DESIGN.md §10: p99 ≤ 20 ms), with room for a slow fsync. */
 const batchBudgetMs = 15;
-const minBatch = 32;
+const minBatch = 64;
 const maxBatch = 4096;
 
 /** Node facts placement needs, from a node object. */
