@@ -75,7 +75,8 @@ export class Scheduler {
     return runRestarting((s) => this.session(s), { what: 'scheduler', logger: this.deps.logger, clock: this.deps.clock, signal });
   }
 
-  private async session(signal: AbortSignal): Promise<void> {
+  /** Reads the bin state from lists; returns the revision to watch from. The lists are not kept: only pending VMs stay in memory. */
+  private async load(): Promise<number> {
     const nodes = await listAll(this.deps.store, { kind: 'node' });
     const mts = await listAll(this.deps.store, { kind: 'machine-type' });
     const images = await listAll(this.deps.store, { kind: 'image', project: '*' });
@@ -84,7 +85,11 @@ export class Scheduler {
     for (const m of mts.items) this.machineTypes.set(m.name, m.spec as MachineTypeSpec);
     for (const i of images.items) this.images.set(`${i.project}/${i.name}`, (i.spec as { arch?: string }).arch);
     for (const v of vms.items) this.observeVm(v);
-    const from = Math.min(nodes.revision, mts.revision, images.revision, vms.revision);
+    return Math.min(nodes.revision, mts.revision, images.revision, vms.revision);
+  }
+
+  private async session(signal: AbortSignal): Promise<void> {
+    const from = await this.load();
     const events = this.deps.store.watch({ kinds: ['vm', 'node', 'machine-type', 'image'], fromRevision: from }, signal);
     const pump = this.drain(signal);
     try {
