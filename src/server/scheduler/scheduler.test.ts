@@ -117,7 +117,7 @@ test('through the API: a VM on a full /30 stays pending on no node, saying why, 
   const app = await buildTestApp({ nodes: true, controllers: true });
   t.after(() => app.close());
   await app.seed();
-  await app.enrol('h1');
+  const host = await app.enrol('h1');
   const call = (method: 'POST' | 'DELETE', url: string, payload?: object) => app.app.inject({ method, url, headers: app.auth, ...(payload ? { payload } : {}) });
   assert.equal((await call('POST', '/v1/networks', { name: 'tiny', spec: { ipv4: { subnet: '10.0.9.0/30' } } })).statusCode, 201);
   const create = async (name: string) => assert.equal((await call('POST', '/v1/vms', { name, spec: { image: 'debian', machineType: 'small', nics: [{ network: 'tiny' }] } })).statusCode, 201);
@@ -128,7 +128,9 @@ test('through the API: a VM on a full /30 stays pending on no node, saying why, 
   await objectWhen(app.store, { kind: 'vm', name: 'second' }, (v) => v.status.phase === 'pending', 5000);
   const shown = (await app.app.inject({ method: 'GET', url: '/v1/vms/second', headers: app.auth })).json<{ status: { phase: string; node?: string; conditions: { type: string; message: string }[] } }>();
   assert.equal(shown.status.phase, 'pending');
-  assert.equal(shown.status.node, undefined, 'no host sees it');
+  assert.equal(shown.status.node, undefined);
+  const seen = await app.app.inject({ method: 'GET', url: '/v1/vms', headers: { authorization: host } });
+  assert.deepEqual(seen.json<{ items: { name: string }[] }>().items.map((v) => v.name), ['first'], 'the host does not see the waiting VM');
   for (const type of ['Scheduled', 'Addressed']) assert.match(shown.status.conditions.find((c) => c.type === type)!.message, /the address pool of network "tiny" is exhausted/);
   assert.equal((await call('DELETE', '/v1/vms/first')).statusCode, 200);
   const placed = await objectWhen(app.store, { kind: 'vm', name: 'second' }, (v) => v.status.phase === 'scheduled', 5000);
