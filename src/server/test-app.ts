@@ -20,6 +20,8 @@ import { nodeRoutes } from './routes/nodes.ts';
 import { TunnelRegistry } from './tunnel/tunnel-registry.ts';
 import { imageRoutes, type ImageRoutesOptions } from './routes/images.ts';
 import type { TotpEnrolmentState } from './routes/totp.ts';
+import { IpamController } from './ipam/ipam-controller.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
 
 /** The admin token every test app accepts. */
 export const testToken = 'crowd_test-admin-token';
@@ -43,10 +45,11 @@ export interface TestApp {
 /**
  * An app over an in-memory SQLite store with the `default` project and one
  * admin token, for route, client and CLI tests; `tokens: true` adds the
- * scoped-token and role-binding routes (and, given `totp`, TOTP enrolment).
+ * scoped-token and role-binding routes (and, given `totp`, TOTP enrolment);
+ * `controllers: true` runs the scheduler and IPAM beside it until `close`.
  */
 export async function buildTestApp(
-  opts: { clock?: Clock; authenticators?: Authenticator[]; nodes?: boolean; limiter?: RateLimiter; tokens?: boolean; totp?: TotpEnrolmentState; images?: Omit<ImageRoutesOptions, 'store' | 'logger' | 'clock'> } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
+  opts: { clock?: Clock; authenticators?: Authenticator[]; nodes?: boolean; limiter?: RateLimiter; tokens?: boolean; totp?: TotpEnrolmentState; images?: Omit<ImageRoutesOptions, 'store' | 'logger' | 'clock'>; controllers?: boolean } & Partial<Pick<AppDeps, 'bodyLimit' | 'watchBookmarkMs' | 'plugins'>> = {},
 ): Promise<TestApp> {
   const store = new SqliteStore({ path: ':memory:', ...(opts.clock ? { clock: opts.clock } : {}) });
   await ensureDefaultProject(store);
@@ -75,6 +78,10 @@ export async function buildTestApp(
     ...(opts.watchBookmarkMs ? { watchBookmarkMs: opts.watchBookmarkMs } : {}),
     plugins,
   });
+  const stop = new AbortController();
+  const controllers = opts.controllers
+    ? [new Scheduler({ store, logger: silentLogger(), clock }).run(stop.signal), new IpamController({ store, logger: silentLogger(), clock }).run(stop.signal)]
+    : [];
   return {
     app,
     store,
@@ -95,6 +102,8 @@ export async function buildTestApp(
       await store.create({ kind: 'network', name: 'lan', spec: { ipv4: { subnet: '10.0.0.0/24' } } }, by);
     },
     close: async () => {
+      stop.abort();
+      await Promise.all(controllers);
       await app.close();
       await store.close();
     },

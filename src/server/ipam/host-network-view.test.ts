@@ -2,7 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HostNetworkView } from '../../api/kinds/network.ts';
 import { buildTestApp, type TestApp } from '../test-app.ts';
-import { hostNetworkRoutes, nicFirewalls } from './host-network-view.ts';
+import { hostNetworkRoutes } from './host-network-view.ts';
+import { nicFirewalls } from './network-index.ts';
 
 let t: TestApp;
 const auth: Record<string, string> = {};
@@ -69,4 +70,19 @@ test('a firewall still attached cannot be deleted', async () => {
 
 test('NIC firewalls are the network ones first, then the NIC ones, once each', () => {
   assert.deepEqual(nicFirewalls({ firewalls: ['b', 'a'] }, { firewalls: ['a', 'c'] }), ['a', 'c', 'b']);
+});
+
+test('a view asked for again shows a changed firewall, VM binding and network at once', async () => {
+  const view = async () => (await call('host-a', 'GET', '/v1/nodes/host-a/network')).json<HostNetworkView>();
+  assert.deepEqual((await view()).firewalls.map((f) => f.spec.rules[0]?.ports), [['22']]);
+  await t.store.update({ kind: 'firewall', idOrName: 'web' }, { labels: {}, metadata: {}, spec: { rules: [{ direction: 'ingress', action: 'accept', protocol: 'tcp', ports: ['443'], remote: { firewall: 'admins' } }] } }, by);
+  assert.deepEqual((await view()).firewalls.map((f) => f.spec.rules[0]?.ports), [['443']]);
+  const b1 = await t.store.get({ kind: 'vm', idOrName: 'b1' });
+  await t.store.updateStatus({ kind: 'vm', idOrName: 'b1' }, { ...b1.status, node: 'host-c', addresses: [{ nic: 0, mac: '52:54:00:00:00:02', ipv4: '10.9.0.7' }] }, by);
+  const moved = await view();
+  assert.deepEqual(moved.networks.map((n) => n.peers), [['192.0.2.3']]);
+  assert.deepEqual(moved.members, [{ project: 'default', firewall: 'admins', addresses: ['10.9.0.7'] }]);
+  const dmz = await t.store.get({ kind: 'network', idOrName: 'dmz' });
+  await t.store.update({ kind: 'network', idOrName: 'dmz' }, { labels: {}, metadata: {}, spec: { ...dmz.spec, firewalls: [] } }, by);
+  assert.deepEqual(await view(), { networks: [{ project: 'default', name: 'dmz', spec: { ...dmz.spec, firewalls: [] }, vni: 42, peers: ['192.0.2.3'] }], firewalls: [], members: [] });
 });

@@ -104,3 +104,29 @@ test('a static address outside its network, or a gateway VM on another network, 
     /VM "router" has no NIC on network "dmz"/,
   );
 });
+
+test('a VM that lets go of an address, not only a deleted one, lets a waiting VM have it', async (t) => {
+  const store = new SqliteStore({ path: ':memory:' });
+  await ensureDefaultProject(store);
+  const stop = new AbortController();
+  t.after(async () => {
+    stop.abort();
+    await store.close();
+  });
+  await store.create({ kind: 'machine-type', name: 'small', spec: { cpus: 1, memoryMiB: 512, diskGiB: 1 } }, by);
+  await store.create({ kind: 'image', name: 'debian', spec: { arch: 'x86_64' } }, by);
+  await store.create({ kind: 'network', name: 'one', spec: { ipv4: { subnet: '10.6.0.0/24', dhcp: { start: '10.6.0.10', end: '10.6.0.10' } } } }, by);
+  const spec = (nics: unknown[]) => ({ image: 'debian', machineType: 'small', nics });
+  await store.create({ kind: 'vm', name: 'a', spec: spec([{ network: 'one', ipv4: '10.6.0.10' }]) }, by);
+  await store.create({ kind: 'vm', name: 'b', spec: spec([{ network: 'one' }]) }, by);
+  const run = new IpamController({ store, logger: silentLogger(), clock: systemClock }).run(stop.signal);
+  const waiting = await until(store, 'vm', 'b', (o) => status(o).conditions?.some((x) => x.type === 'Addressed') ?? false);
+  assert.match(status(waiting).conditions![0]!.message!, /the address pool of network "one" is exhausted/);
+  await store.update({ kind: 'vm', project: 'default', idOrName: 'a' }, { labels: {}, metadata: {}, spec: spec([{ network: 'one', ipv4: '10.6.0.20' }]) }, by);
+  const b = await until(store, 'vm', 'b', (o) => status(o).addresses !== undefined);
+  assert.equal(status(b).addresses![0]!.ipv4, '10.6.0.10');
+  assert.equal(status(b).conditions, undefined);
+  assert.equal(status(await store.get({ kind: 'vm', project: 'default', idOrName: 'a' })).addresses![0]!.ipv4, '10.6.0.20');
+  stop.abort();
+  await run;
+});

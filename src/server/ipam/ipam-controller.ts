@@ -7,6 +7,7 @@ import type { Logger } from '../../base/logger.ts';
 import { listAll } from '../../store/list-all.ts';
 import type { Store } from '../../store/store.ts';
 import { AddressBook, type IpamVm, type NicAddress } from './address-book.ts';
+import { runRestarting } from '../scheduler/run-restarting.ts';
 
 const author = { author: 'system:ipam' };
 const key = (project: string | undefined, name: string) => `${project ?? ''}/${name}`;
@@ -25,7 +26,8 @@ export function freeVni(networks: Iterable<AnyObject>): number {
  * (`status.vni`) when its spec names none, and every VM NIC a MAC and
  * addresses (`status.addresses`). A VM whose addresses cannot be assigned
  * (pool dry, static address taken) gets an `Addressed=false` condition
- * saying why, and the agent holds it; it is retried when addresses free up.
+ * saying why, and the scheduler keeps it pending; it is retried when
+ * addresses free up (a VM deleted or readdressed, a network edited).
  */
 export class IpamController {
   private readonly book = new AddressBook();
@@ -38,16 +40,8 @@ export class IpamController {
   constructor(private readonly deps: { store: Store; logger: Logger; clock: Clock }) {}
 
   /** Runs until the signal aborts, restarting its watch after errors. */
-  async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.session(signal);
-      } catch (e) {
-        if (signal.aborted) return;
-        this.deps.logger.warn({ err: e instanceof Error ? e.message : String(e) }, 'IPAM restarting');
-        await this.deps.clock.sleep(1000, signal).catch(() => undefined);
-      }
-    }
+  run(signal: AbortSignal): Promise<void> {
+    return runRestarting((s) => this.session(s), { what: 'IPAM', logger: this.deps.logger, clock: this.deps.clock, signal });
   }
 
   private async session(signal: AbortSignal): Promise<void> {
@@ -73,10 +67,8 @@ export class IpamController {
         this.book.release(o.id);
         this.failing.delete(o.id);
         this.vms.delete(o.id);
-      } else {
-        await this.vm(o);
-        continue;
-      }
+      } else if (!(await this.vm(o))) continue;
+      // A deleted VM, an edited network or a VM that let go of addresses may have freed what a failing VM waits for.
       for (const vm of [...this.failing.values()]) await this.vm(vm);
     }
   }
@@ -93,20 +85,23 @@ export class IpamController {
     }
   }
 
-  private async vm(vm: AnyObject): Promise<void> {
+  /** Assigns a VM's addresses and writes them; true when it let go of addresses it held. */
+  private async vm(vm: AnyObject): Promise<boolean> {
     const status = vm.status as VmStatus;
     const nics = (vm.spec as VmSpec).nics ?? [];
     if (nics.length) this.vms.set(vm.id, vm);
     else this.vms.delete(vm.id);
-    if (status.phase === 'deleting' || (nics.length === 0 && !status.addresses)) return;
+    if (status.phase === 'deleting' || (nics.length === 0 && !status.addresses)) return false;
     const lookup = (p: string, n: string) => this.networks.get(key(p, n))?.spec as NetworkSpec | undefined;
     const gatewayOf = (p: string, n: string) => {
       const gw = (this.networks.get(key(p, n))?.spec as NetworkSpec | undefined)?.gateway;
       return gw?.mode === 'vm' ? gw.vm : undefined;
     };
     let next: VmStatus;
+    let freed = false;
     try {
       const addresses: NicAddress[] = this.book.assign(ipamVm(vm), lookup, gatewayOf);
+      freed = (status.addresses ?? []).some((a) => !addresses.some((b) => b.mac === a.mac && b.ipv4 === a.ipv4));
       this.failing.delete(vm.id);
       next = { ...status, addresses, conditions: (status.conditions ?? []).filter((c) => c.type !== 'Addressed') };
       if (!next.conditions!.length) delete next.conditions;
@@ -115,16 +110,17 @@ export class IpamController {
       if (!(e instanceof ApiError)) throw e;
       this.failing.set(vm.id, vm);
       const old = status.conditions?.find((c) => c.type === 'Addressed');
-      if (old?.message === e.message) return;
+      if (old?.message === e.message) return false;
       const cond: Condition = { type: 'Addressed', status: 'false', reason: 'AddressesUnavailable', message: e.message, lastTransition: new Date(this.deps.clock.now()).toISOString() };
       next = { ...status, conditions: [...(status.conditions ?? []).filter((c) => c.type !== 'Addressed'), cond] };
     }
-    if (JSON.stringify(next) === JSON.stringify(status)) return;
+    if (JSON.stringify(next) === JSON.stringify(status)) return freed;
     try {
       await this.deps.store.updateStatus({ kind: 'vm', idOrName: vm.id }, next as Record<string, unknown>, { ...author, ifRevision: vm.revision });
     } catch (e) {
       if (!(e instanceof ApiError && (e.code === 'precondition_failed' || e.code === 'not_found'))) throw e;
     }
+    return freed;
   }
 }
 

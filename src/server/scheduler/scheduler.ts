@@ -8,8 +8,14 @@ import type { Logger } from '../../base/logger.ts';
 import { listAll } from '../../store/list-all.ts';
 import type { Store } from '../../store/store.ts';
 import { Placement, type NodeInfo, type PlacementRequest } from './placement.ts';
+import { runRestarting } from './run-restarting.ts';
 
 const author = { author: 'system:scheduler' };
+
+/** What one batch of bindings may take from its decisions to its commit (DESIGN.md §10: p99 ≤ 20 ms), with room for a slow fsync. */
+const batchBudgetMs = 15;
+const minBatch = 64;
+const maxBatch = 4096;
 
 /** Node facts placement needs, from a node object. */
 export function nodeInfo(doc: AnyObject): NodeInfo {
@@ -37,8 +43,9 @@ interface Bound {
  * Binds pending VMs to nodes: keeps the bin state in memory from a list and a
  * watch of VMs, nodes and machine types, and writes each decision as the VM's
  * status (`phase: scheduled`, `node`) with If-Match, so a VM that changed
- * meanwhile is simply looked at again. A VM that fits nowhere stays
- * `pending` with a `Scheduled=false` condition saying why.
+ * meanwhile is simply looked at again. A VM that fits nowhere, or whose NICs
+ * IPAM could not address, stays `pending` with a `Scheduled=false` condition
+ * saying why; VMs with NICs are placed only once IPAM wrote their addresses.
  */
 export class Scheduler {
   private readonly placement = new Placement();
@@ -50,6 +57,8 @@ export class Scheduler {
   /** Unschedulable VMs, retried when nodes change. */
   private readonly waiting = new Map<string, AnyObject>();
   private wake: (() => void) | undefined;
+  /** VMs decided and committed together; tuned to `batchBudgetMs`. */
+  private batchSize = 128;
 
   constructor(
     private readonly deps: {
@@ -62,19 +71,12 @@ export class Scheduler {
   ) {}
 
   /** Runs until the signal aborts. */
-  async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.session(signal);
-      } catch (e) {
-        if (signal.aborted) return;
-        this.deps.logger.warn({ err: e }, 'scheduler restarting');
-        await this.deps.clock.sleep(1000, signal).catch(() => undefined);
-      }
-    }
+  run(signal: AbortSignal): Promise<void> {
+    return runRestarting((s) => this.session(s), { what: 'scheduler', logger: this.deps.logger, clock: this.deps.clock, signal });
   }
 
-  private async session(signal: AbortSignal): Promise<void> {
+  /** Reads the bin state from lists; returns the revision to watch from. The lists are not kept: only pending VMs stay in memory. */
+  private async load(): Promise<number> {
     const nodes = await listAll(this.deps.store, { kind: 'node' });
     const mts = await listAll(this.deps.store, { kind: 'machine-type' });
     const images = await listAll(this.deps.store, { kind: 'image', project: '*' });
@@ -83,7 +85,11 @@ export class Scheduler {
     for (const m of mts.items) this.machineTypes.set(m.name, m.spec as MachineTypeSpec);
     for (const i of images.items) this.images.set(`${i.project}/${i.name}`, (i.spec as { arch?: string }).arch);
     for (const v of vms.items) this.observeVm(v);
-    const from = Math.min(nodes.revision, mts.revision, images.revision, vms.revision);
+    return Math.min(nodes.revision, mts.revision, images.revision, vms.revision);
+  }
+
+  private async session(signal: AbortSignal): Promise<void> {
+    const from = await this.load();
     const events = this.deps.store.watch({ kinds: ['vm', 'node', 'machine-type', 'image'], fromRevision: from }, signal);
     const pump = this.drain(signal);
     try {
@@ -131,7 +137,8 @@ export class Scheduler {
     if (!node) {
       if (status.phase === 'deleting') return;
       this.forget(vm.id);
-      this.queue.set(vm.id, vm);
+      // Until IPAM answers, its status write brings the VM back here.
+      if (addressWait(vm) !== '') this.queue.set(vm.id, vm);
       return;
     }
     const b = this.bound.get(vm.id);
@@ -174,31 +181,40 @@ export class Scheduler {
         this.wake = undefined;
         continue;
       }
-      // Small batches keep decision → commit short; each batch is one group commit.
+      // Each batch is one group commit: bigger ones spread its fsync over more VMs, smaller ones commit sooner.
       const batch: AnyObject[] = [];
       for (const [id, vm] of this.queue) {
         batch.push(vm);
         this.queue.delete(id);
-        if (batch.length === 128) break;
+        if (batch.length === this.batchSize) break;
       }
+      const started = performance.now();
       await Promise.all(batch.map((vm) => this.decide(vm)));
+      if (batch.length === this.batchSize) this.batchSize = nextBatchSize(this.batchSize, performance.now() - started);
     }
   }
 
   private async decide(vm: AnyObject): Promise<void> {
+    const addressless = addressWait(vm);
+    if (addressless === '') return;
     const req = this.request(vm);
     const status = vm.status as VmStatus;
-    const result = req
-      ? this.placement.place(req)
-      : { ok: false as const, reason: `machine type "${(vm.spec as VmSpec).machineType}" is unknown` };
+    const result =
+      addressless !== undefined
+        ? { ok: false as const, reason: addressless }
+        : req
+          ? this.placement.place(req)
+          : { ok: false as const, reason: `machine type "${(vm.spec as VmSpec).machineType}" is unknown` };
     const now = new Date(this.deps.clock.now()).toISOString();
     let next: VmStatus;
     if (result.ok) {
       this.bound.set(vm.id, { node: result.node, req: req! });
       next = { ...status, phase: 'scheduled', node: result.node, conditions: withCondition(status.conditions, { type: 'Scheduled', status: 'true', reason: 'Placed', message: `placed on node "${result.node}"`, lastTransition: now }) };
     } else {
-      this.waiting.set(vm.id, vm);
-      const cond: Condition = { type: 'Scheduled', status: 'false', reason: 'Unschedulable', message: result.reason, lastTransition: now };
+      // Node changes may make room; addresses come back through IPAM's status write instead.
+      if (addressless === undefined) this.waiting.set(vm.id, vm);
+      const reason = addressless === undefined ? 'Unschedulable' : 'WaitingForAddresses';
+      const cond: Condition = { type: 'Scheduled', status: 'false', reason, message: result.reason, lastTransition: now };
       const old = status.conditions?.find((c) => c.type === 'Scheduled');
       if (status.phase === 'pending' && old?.status === 'false' && old.message === result.reason) return;
       next = { ...status, phase: 'pending', conditions: withCondition(status.conditions, cond) };
@@ -213,6 +229,34 @@ export class Scheduler {
       throw e;
     }
   }
+}
+
+/**
+ * The size of the next batch of bindings after a full one took `commitMs`
+ * from its decisions to its commit: grown while commits stay well within
+ * the budget (spreading each fsync over more VMs), shrunk when one takes
+ * longer, within [minBatch, maxBatch]. A faster store thus turns into
+ * throughput without giving up latency.
+ */
+export function nextBatchSize(size: number, commitMs: number): number {
+  if (commitMs > batchBudgetMs) return Math.max(minBatch, Math.floor(size * 0.75));
+  if (commitMs < batchBudgetMs * 0.75) return Math.min(maxBatch, Math.ceil(size * 1.1));
+  return size;
+}
+
+/**
+ * Whether a VM must wait for IPAM before it is placed, so that no host ever
+ * sees a VM without its addresses: undefined when every NIC has its
+ * addresses (or there are no NICs), IPAM's reason when it could not assign
+ * them (pool dry, static address taken), '' while IPAM has not answered yet.
+ */
+export function addressWait(vm: Pick<AnyObject, 'spec' | 'status'>): string | undefined {
+  const nics = (vm.spec as VmSpec).nics ?? [];
+  if (!nics.length) return undefined;
+  const status = vm.status as VmStatus;
+  const failed = status.conditions?.find((c) => c.type === 'Addressed' && c.status === 'false');
+  if (failed) return failed.message ?? 'its addresses cannot be assigned';
+  return nics.every((_, i) => status.addresses?.some((a) => a.nic === i)) ? undefined : '';
 }
 
 function withCondition(list: Condition[] | undefined, c: Condition): Condition[] {
