@@ -70,3 +70,11 @@ test('IPv6 SLAAC addresses are the EUI-64 of the MAC; a taken explicit MAC is re
   assert.throws(() => book.assign(vm('b', [{ network: 'v6', mac: '52:54:00:12:34:56' }]), lookup, noGateway), /MAC "52:54:00:12:34:56" is taken/);
   assert.throws(() => book.assign(vm('b', [{ network: 'nope' }]), lookup, noGateway), /network "nope" does not exist/);
 });
+
+test('removing an earlier NIC leaves the later NICs their MACs and addresses', () => {
+  const book = new AddressBook();
+  const both = book.assign(vm('a', [{ network: 'lan' }, { network: 'pool' }]), lookup, noGateway);
+  const left = book.assign(vm('a', [{ network: 'pool' }], both), lookup, noGateway);
+  assert.deepEqual(left, [{ ...both[1]!, nic: 0 }], 'the pool NIC keeps its MAC and address at its new position');
+  assert.equal(book.assign(vm('b', [{ network: 'lan' }]), lookup, noGateway)[0]!.ipv4, both[0]!.ipv4, 'the removed NIC\'s address is free again');
+});

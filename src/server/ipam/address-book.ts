@@ -90,12 +90,13 @@ export class AddressBook {
     const before = this.held.get(vm.id) ?? [];
     this.release(vm.id);
     const taken: Held[] = [];
+    const unclaimed = [...before];
     try {
       const out = vm.nics.map((nic, i) => {
         const spec = networks(vm.project, nic.network);
         if (!spec) throw new ApiError('not_found', `Cannot address NIC ${i} of vm "${vm.name}": network "${nic.network}" does not exist`);
         const key = netKey(vm.project, nic.network);
-        const prev = vm.current?.find((a) => a.nic === i) ?? before.find((b) => b.nic === i && b.key === key);
+        const prev = claim(unclaimed, i, key) ?? (before.length ? undefined : vm.current?.find((a) => a.nic === i));
         const mac = this.mac(vm, i, nic, prev);
         const isGateway = gatewayOf(vm.project, nic.network) === vm.name;
         const ipv4 = this.ipv4(vm, i, nic, spec, key, mac, prev?.ipv4, isGateway);
@@ -123,7 +124,7 @@ export class AddressBook {
     m.set(ipv4, vmId);
   }
 
-  private mac(vm: IpamVm, i: number, nic: VmNic, prev: NicAddress | undefined): string {
+  private mac(vm: IpamVm, i: number, nic: VmNic, prev: Pick<NicAddress, 'mac'> | undefined): string {
     const want = nic.mac?.toLowerCase() ?? prev?.mac.toLowerCase();
     if (want) {
       if (this.macs.has(want)) {
@@ -176,6 +177,17 @@ export class AddressBook {
       details: [{ path: `/spec/nics/${i}/network`, message: `no free address in ${range ? `${range.start}-${range.end}` : spec.ipv4.subnet}` }],
     });
   }
+}
+
+/**
+ * What a NIC held before, matched by network rather than position: when an
+ * earlier NIC is removed, the ones after it keep their MAC and address. The
+ * same position on the same network wins; then the first on that network.
+ */
+function claim(unclaimed: Held[], nic: number, key: string): Held | undefined {
+  let at = unclaimed.findIndex((h) => h.nic === nic && h.key === key);
+  if (at < 0) at = unclaimed.findIndex((h) => h.key === key);
+  return at < 0 ? undefined : unclaimed.splice(at, 1)[0];
 }
 
 function ipv6For(vm: IpamVm, i: number, nic: VmNic, spec: NetworkSpec, mac: string): string | undefined {
