@@ -33,6 +33,9 @@ test('removing a NIC picks it by network or index and refuses ambiguity with the
   assert.throws(() => removeNic(nics, 'v', 'nope', undefined), /it has none on network "nope"/);
   assert.throws(() => removeNic(nics, 'v', 'dmz', 0), /it has no such NIC on network "dmz"/);
   assert.throws(() => removeNic(nics, 'v', undefined, undefined), /Missing --network/);
+  const assigned = [0, 1, 2].map((nic) => ({ nic, mac: `52:54:00:00:00:0${nic}` }));
+  assert.deepEqual(removeNic(nics, 'v', undefined, 0, assigned), [{ network: 'dmz' }, { network: 'lan', mac: '52:54:00:00:00:02' }], 'a later NIC on the same network keeps its MAC written down');
+  assert.deepEqual(removeNic(nics, 'v', 'dmz', undefined, assigned), [{ network: 'lan' }, { network: 'lan' }], 'no other NIC on that network: nothing to pin');
 });
 
 test('crowd vm nic add and remove edit the NIC list of a VM', async () => {
