@@ -173,7 +173,8 @@ export class QemuDriver implements Driver {
   async recover(id: string): Promise<VmInfo> {
     const t = this.vms.get(id) ?? (await this.load(id));
     this.vms.set(id, t);
-    if (await this.alive(t)) {
+    // A VM whose monitor is open is watched (its SHUTDOWN event is handled): no round trip per list.
+    if (!t.qmp && (await this.alive(t))) {
       // A QEMU that does not answer yet is still reported running; its monitor is retried on next use.
       const status = await this.qmp(t).then((q) => q.execute<{ status: string }>('query-status')).catch(() => undefined);
       // -no-shutdown: a guest that powered off while nobody watched is still here, paused.
