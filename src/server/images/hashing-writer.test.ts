@@ -55,3 +55,48 @@ test('a failed write leaves size at what reached the file and says the hash no l
   assert.equal(w.hashMatchesFile, false);
   assert.equal(readFileSync(join(dir, 'f')).length, w.size);
 });
+
+/** 40 MiB in 64 KiB chunks, as a socket delivers them: past the 32 MiB at which a background flush starts. */
+const big = Array.from({ length: 640 }, (_, i) => Buffer.alloc(64 * 1024, i));
+
+test('a body past the background-flush threshold arrives whole, hashed, and synced before the stream ends', async () => {
+  const real = await open(join(dir, 'f'), 'w');
+  const calls: string[] = [];
+  const fh = {
+    writev: (buffers: Buffer[], position: number) => real.writev(buffers, position),
+    datasync: () => (calls.push('datasync'), real.datasync()),
+    sync: () => (calls.push('sync'), real.sync()),
+  } as unknown as FileHandle;
+  const w = new HashingWriter(fh, { maxBytes: Infinity });
+  await pipeline(Readable.from(big), w);
+  await real.close();
+  const all = Buffer.concat(big);
+  assert.deepEqual(readFileSync(join(dir, 'f')), all);
+  assert.equal(w.hash.digest('hex'), createHash('sha256').update(all).digest('hex'));
+  assert.ok(calls.includes('datasync'));
+  assert.equal(calls.at(-1), 'sync');
+});
+
+test('large batches still stop at the cap: one byte over fails the stream and nothing past the cap is written', async () => {
+  const fh = await open(join(dir, 'f'), 'w');
+  const cap = 40 * 1024 * 1024 - 1;
+  const w = new HashingWriter(fh, { maxBytes: cap });
+  await assert.rejects(pipeline(Readable.from(big), w), { code: 'too_large' });
+  await w.settled();
+  await fh.close();
+  assert.ok(w.size <= cap);
+  assert.equal(readFileSync(join(dir, 'f')).length, w.size);
+});
+
+test('a failed background flush fails the end of the stream, so the body is never declared durable', async () => {
+  const real = await open(join(dir, 'f'), 'w');
+  const fh = {
+    writev: (buffers: Buffer[], position: number) => real.writev(buffers, position),
+    datasync: () => Promise.reject(Object.assign(new Error('I/O error'), { code: 'EIO' })),
+    sync: () => real.sync(),
+  } as unknown as FileHandle;
+  const w = new HashingWriter(fh, { maxBytes: Infinity });
+  await assert.rejects(pipeline(Readable.from(big), w), /I\/O error/);
+  await w.settled();
+  await real.close();
+});
