@@ -31,16 +31,13 @@ async function hashPrefix(path: string, bytes: number): Promise<ReturnType<typeo
 
 /** Bytes gathered before one write: few, large writes, and at most two batches held in memory. */
 const batchBytes = 4 * 1024 * 1024;
-/** Bytes written between two background fdatasyncs, so the disk works while bytes still arrive. */
-const flushBehindBytes = 32 * 1024 * 1024;
 
 /**
  * Appends a response body to an open file, hashing each chunk as it arrives.
  * Chunks are written in batches by one writev, the next batch filling while
- * the last is written; every 32 MiB a background fdatasync starts the disk,
- * so the final fsync waits only for the tail. If the body fails, what
- * arrived is still written, so a retry resumes after it; an abort of
- * `signal` stops the pull. Resolves once every byte is on disk.
+ * the last is written. If the body fails, what arrived is still written, so
+ * a retry resumes after it; an abort of `signal` stops the pull. Resolves
+ * once every byte is on disk (fsync).
  */
 async function appendHashed(body: ReadableStream<Uint8Array>, fh: FileHandle, hash: Hash, signal?: AbortSignal): Promise<void> {
   const reader = body.getReader();
@@ -50,23 +47,12 @@ async function appendHashed(body: ReadableStream<Uint8Array>, fh: FileHandle, ha
   let batch: Uint8Array[] = [];
   let batched = 0;
   let writing: Promise<void> = Promise.resolve();
-  let unflushed = 0;
-  let flushing: Promise<void> | undefined;
-  let flushError: unknown;
   /** Waits for the write in flight, then starts writing the batch (a failure surfaces at the next flush). */
   const flush = async () => {
     await writing;
-    if (unflushed >= flushBehindBytes && !flushing) {
-      unflushed = 0;
-      flushing = fh.datasync().then(
-        () => void (flushing = undefined),
-        (e: unknown) => void ((flushError ??= e), (flushing = undefined)),
-      );
-    }
     if (batch.length === 0) return;
     writing = writeAll(fh, batch);
     writing.catch(() => {});
-    unflushed += batched;
     batch = [];
     batched = 0;
   };
@@ -82,14 +68,11 @@ async function appendHashed(body: ReadableStream<Uint8Array>, fh: FileHandle, ha
     signal?.throwIfAborted();
     await flush();
     await writing;
-    await flushing;
-    if (flushError) throw flushError;
     await fh.sync();
   } catch (e) {
     await flush()
       .then(() => writing)
       .catch(() => {});
-    await flushing;
     throw e;
   } finally {
     signal?.removeEventListener('abort', stop);

@@ -3,17 +3,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { ApiError } from '../../api/errors.ts';
 
-/** Bytes written between two background flushes. */
-const flushBehindBytes = 32 * 1024 * 1024;
-
 /**
  * A stream sink that writes to a file at a known position and updates a
  * sha256 on the way, so a body is hashed without being held in memory. The
  * hash of a batch runs while its write is in flight; `size` counts only bytes
  * that reached the file, and `hashMatchesFile` turns false if a write failed
- * after its bytes were hashed (then rebuild the hash from the file). Every
- * 32 MiB a background fdatasync starts the disk on what came so far, so the
- * fsync at the end waits only for the tail instead of the whole body.
+ * after its bytes were hashed (then rebuild the hash from the file).
  */
 export class HashingWriter extends Writable {
   readonly hash: Hash;
@@ -22,9 +17,6 @@ export class HashingWriter extends Writable {
   private readonly fh: FileHandle;
   private readonly maxBytes: number;
   private pending: Promise<unknown> = Promise.resolve();
-  private flushing: Promise<void> | undefined;
-  private flushError: Error | undefined;
-  private unflushed = 0;
 
   constructor(fh: FileHandle, opts: { maxBytes: number; hash?: Hash; size?: number }) {
     super({ highWaterMark: 4 * 1024 * 1024 });
@@ -48,41 +40,19 @@ export class HashingWriter extends Writable {
   }
 
   override _final(cb: (e?: Error | null) => void): void {
-    Promise.resolve(this.flushing)
-      .then(() => {
-        if (this.flushError) throw this.flushError;
-        return this.fh.sync();
-      })
-      .then(
-        () => cb(),
-        (e: Error) => cb(e),
-      );
+    this.fh.sync().then(
+      () => cb(),
+      (e: Error) => cb(e),
+    );
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    this.settled().then(() => cb(err));
+    this.pending.finally(() => cb(err));
   }
 
-  /** Resolves once no write or flush is in flight, so `size` (and, if it still matches, `hash`) describe the file. */
+  /** Resolves once no write is in flight, so `size` (and, if it still matches, `hash`) describe the file. */
   async settled(): Promise<void> {
     await this.pending.catch(() => {});
-    await this.flushing;
-  }
-
-  /** Starts a background fdatasync once enough bytes wait for the disk (one at a time); its failure fails the end. */
-  private flushBehind(length: number): void {
-    this.unflushed += length;
-    if (this.unflushed < flushBehindBytes || this.flushing) return;
-    this.unflushed = 0;
-    this.flushing = this.fh.datasync().then(
-      () => {
-        this.flushing = undefined;
-      },
-      (e: Error) => {
-        this.flushError ??= e;
-        this.flushing = undefined;
-      },
-    );
   }
 
   private async writeAll(buffers: Buffer[], length: number): Promise<void> {
@@ -95,7 +65,6 @@ export class HashingWriter extends Writable {
       throw e;
     }
     this.size += length;
-    this.flushBehind(length);
   }
 
   /** One writev for the batch; a short write (rare on files) finishes with plain writes. */
