@@ -16,6 +16,9 @@ const blob = randomBytes(256 * 1024);
 const sha = createHash('sha256').update(blob).digest('hex');
 const other = randomBytes(64 * 1024);
 const otherSha = createHash('sha256').update(other).digest('hex');
+/** Many write batches (4 MiB each), so the pull's batching runs. */
+const big = randomBytes(40 * 1024 * 1024);
+const bigSha = createHash('sha256').update(big).digest('hex');
 
 let root: string;
 let server: Server;
@@ -23,12 +26,15 @@ let url: string;
 /** Requests seen, and whether the next one is cut after this many bytes. */
 let seen: { path: string; range?: string }[] = [];
 let cutAfter: number | undefined;
+/** When set, the next answer sends this many bytes and then stalls; `held` is told once they are in the socket. */
+let holdAfter: number | undefined;
+let held: (() => void) | undefined;
 
 /** Serves both blobs like the image content route: ETag, Range → 206; can cut a transfer midway. */
 function serve(req: IncomingMessage, res: import('node:http').ServerResponse): void {
   seen.push({ path: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}) });
-  const bytes = req.url?.startsWith('/v1/images/other') ? other : blob;
-  const hash = bytes === other ? otherSha : sha;
+  const bytes = req.url?.startsWith('/v1/images/other') ? other : req.url?.startsWith('/v1/images/big') ? big : blob;
+  const hash = bytes === other ? otherSha : bytes === big ? bigSha : sha;
   const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   const start = m ? Number(m[1]) : 0;
   const headers = { etag: `"${hash}"`, 'content-length': String(bytes.length - start) };
@@ -38,6 +44,12 @@ function serve(req: IncomingMessage, res: import('node:http').ServerResponse): v
     const n = cutAfter;
     cutAfter = undefined;
     res.write(bytes.subarray(start, start + n), () => res.destroy());
+    return;
+  }
+  if (holdAfter !== undefined) {
+    const n = holdAfter;
+    holdAfter = undefined;
+    res.write(bytes.subarray(start, start + n), () => held?.());
     return;
   }
   res.end(bytes.subarray(start));
@@ -88,6 +100,37 @@ test('bytes that do not hash to the expected sha256 are removed and refused', as
   await assert.rejects(pullImage(open(), { name: 'other', project: 'default', sha256: otherSha, path }), /hash to/);
   assert.equal(existsSync(path), false);
   assert.equal(existsSync(`${path}.partial`), false);
+});
+
+test('a pull of many write batches arrives whole, in order, verified and read-only', async () => {
+  const path = join(root, 'big.qcow2');
+  const out = await pullImage(open(), { name: 'big', project: 'default', sha256: bigSha, path });
+  assert.equal(out.bytes, big.length);
+  assert.ok(readFileSync(path).equals(big));
+  assert.equal(statSync(path).mode & 0o777, 0o444);
+});
+
+test('a large pull whose bytes do not hash to the expected sha256 leaves neither a file nor a partial one', async () => {
+  const path = join(root, 'big-mismatch.qcow2');
+  const wrong = createHash('sha256').update('not the image').digest('hex');
+  // Without the ETag, so the bytes themselves are what gets refused.
+  const opener = async () => new Response((await open()({ name: 'big', project: 'default' }, {})).body, { status: 200 });
+  await assert.rejects(pullImage(opener, { name: 'big', project: 'default', sha256: wrong, path }), /hash to/);
+  assert.equal(existsSync(path), false);
+  assert.equal(existsSync(`${path}.partial`), false);
+});
+
+test('an aborted pull stops, shows no file, keeps at most what arrived, and the next pull resumes to the whole blob', async () => {
+  const path = join(root, 'aborted.qcow2');
+  const controller = new AbortController();
+  holdAfter = 100_000;
+  held = () => controller.abort();
+  await assert.rejects(pullImage(open(), { name: 'big', project: 'default', sha256: bigSha, path, signal: controller.signal }), { name: 'AbortError' });
+  held = undefined;
+  assert.equal(existsSync(path), false);
+  assert.ok(statSync(`${path}.partial`).size <= 100_000);
+  await pullImage(open(), { name: 'big', project: 'default', sha256: bigSha, path });
+  assert.ok(readFileSync(path).equals(big));
 });
 
 test('the cache pulls each hash once for every image naming it, waits while pulling, and refuses images without content', async () => {

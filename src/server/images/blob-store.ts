@@ -64,17 +64,12 @@ export class BlobStore {
       await rm(tempFile, { force: true });
       return { created: false };
     }
-    const fh = await open(tempFile, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await syncPath(tempFile);
     await chmod(tempFile, 0o444);
     const shard = join(this.blobDir, sha256.slice(0, 2));
     await mkdir(shard, { recursive: true });
     await rename(tempFile, dest);
-    await syncDir(shard);
+    await syncPath(shard);
     return { created: true };
   }
 
@@ -113,8 +108,9 @@ export class BlobStore {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+/** Fsyncs a file or directory by path (a file already synced costs next to nothing). */
+export async function syncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
   try {
     await fh.sync();
   } finally {

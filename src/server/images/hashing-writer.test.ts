@@ -55,3 +55,34 @@ test('a failed write leaves size at what reached the file and says the hash no l
   assert.equal(w.hashMatchesFile, false);
   assert.equal(readFileSync(join(dir, 'f')).length, w.size);
 });
+
+/** 40 MiB in 64 KiB chunks, as a socket delivers them: many 4 MiB write batches. */
+const big = Array.from({ length: 640 }, (_, i) => Buffer.alloc(64 * 1024, i));
+
+test('a body of many write batches arrives whole and hashed, and is synced before the stream ends', async () => {
+  const real = await open(join(dir, 'f'), 'w');
+  const calls: string[] = [];
+  const fh = {
+    writev: (buffers: Buffer[], position: number) => (calls.push('writev'), real.writev(buffers, position)),
+    sync: () => (calls.push('sync'), real.sync()),
+  } as unknown as FileHandle;
+  const w = new HashingWriter(fh, { maxBytes: Infinity });
+  await pipeline(Readable.from(big), w);
+  await real.close();
+  const all = Buffer.concat(big);
+  assert.deepEqual(readFileSync(join(dir, 'f')), all);
+  assert.equal(w.hash.digest('hex'), createHash('sha256').update(all).digest('hex'));
+  assert.ok(calls.filter((c) => c === 'writev').length < big.length, 'chunks are batched');
+  assert.equal(calls.at(-1), 'sync');
+});
+
+test('large batches still stop at the cap: one byte over fails the stream and nothing past the cap is written', async () => {
+  const fh = await open(join(dir, 'f'), 'w');
+  const cap = 40 * 1024 * 1024 - 1;
+  const w = new HashingWriter(fh, { maxBytes: cap });
+  await assert.rejects(pipeline(Readable.from(big), w), { code: 'too_large' });
+  await w.settled();
+  await fh.close();
+  assert.ok(w.size <= cap);
+  assert.equal(readFileSync(join(dir, 'f')).length, w.size);
+});

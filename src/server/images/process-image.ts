@@ -2,7 +2,7 @@ import { open, rm, stat } from 'node:fs/promises';
 import { ApiError } from '../../api/errors.ts';
 import type { ImageFormat } from '../../api/kinds/image.ts';
 import type { Runner } from '../../base/runner.ts';
-import type { BlobStore } from './blob-store.ts';
+import { syncPath, type BlobStore } from './blob-store.ts';
 import { decompressFile, type Compression } from './decompress-file.ts';
 import { probeBytes, probeFormat, type ProbedFormat } from './format-probe.ts';
 import { hashFile } from './hash-file.ts';
@@ -97,7 +97,8 @@ export async function processImage(
     const out = deps.blobs.tempPath('qcow2');
     temps.push(out);
     await deps.qemuImg.convert(path, format, out, virtualSizeBytes + Math.ceil(virtualSizeBytes / 64) + 16 * 1024 * 1024);
-    const { hash, size } = await hashFile(out);
+    // The disk writes the new file back while it is hashed from the page cache, instead of after.
+    const [{ hash, size }] = await Promise.all([hashFile(out), syncPath(out)]);
     const sha256 = hash.digest('hex');
     const { created } = await deps.blobs.put(out, sha256);
     return { sha256, sizeBytes: size, storedFormat: 'qcow2', format, virtualSizeBytes, created, ...common };
