@@ -28,6 +28,8 @@ export interface BenchServerOptions {
   clock?: Clock;
   /** Lifetime of node credentials (default the enrolment's). */
   credentialTtlMs?: number;
+  /** How often a quiet watch stream gets a bookmark (default the server's). */
+  watchBookmarkMs?: number;
 }
 
 /** A real HTTP server over a SQLite file (durable commits), with the scheduler, and a request counter per 100 ms. */
@@ -61,6 +63,7 @@ export class BenchServer {
       authorizer: new AdminOnlyAuthorizer(),
       logger: silentLogger(),
       clock,
+      ...(this.opts.watchBookmarkMs ? { watchBookmarkMs: this.opts.watchBookmarkMs } : {}),
       plugins: [nodeRoutes(this.enrolment)],
     });
     this.app.server.on('request', (req: { url?: string }) => {

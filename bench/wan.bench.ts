@@ -14,7 +14,8 @@
  *      and 24 h simulated by moving both sides' injected clocks: VM restarts,
  *      duplicates, evictions, and heal → converged.
  *
- * Usage (root): node --import tsx bench/wan.bench.ts [agents] [vms per agent] [long partition s]   (default 4 60 0)
+ * Usage (root): node --import tsx bench/wan.bench.ts [agents] [vms per agent] [long partition s] [liveness]   (default 4 60 0)
+ * `liveness` gives the agents request timeouts and a watch idle check (see livenessFetch).
  * The processes inside the namespaces are this file again, with `site` / `remote` as first argument.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -48,6 +49,8 @@ const lossPercent = 5;
 /** As in src/server/main.ts. */
 const leaseMs = 40_000;
 const day = 24 * 3600 * 1000;
+/** With `liveness`: server bookmarks, the agents' request timeout and watch idle limit. */
+const livenessMs = { bookmark: 3000, request: 5000, idle: 10_000 };
 
 /** The system clock plus an offset both sides move together: a simulated long partition. */
 class OffsetClock implements Clock {
@@ -60,9 +63,41 @@ class OffsetClock implements Clock {
   }
 }
 
+/**
+ * What the agents' client would need to notice a cut: every request gives up
+ * after `requestMs` without an answer, and a watch stream after `idleMs`
+ * without a line (the server sends bookmarks more often than that). Without
+ * it, a request or stream caught in a cut waits for TCP's retransmission
+ * backoff (up to 2 min between tries) after the heal.
+ */
+export function livenessFetch(requestMs: number, idleMs: number): typeof fetch {
+  return async (input, init) => {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error(`no answer within ${requestMs} ms`)), requestMs);
+    const signal = init?.signal ? AbortSignal.any([init.signal, ac.signal]) : ac.signal;
+    try {
+      const res = await fetch(input, { ...init, signal });
+      if (!res.body || !res.headers.get('content-type')?.includes('ndjson')) return res;
+      const idle = setTimeout(() => ac.abort(new Error(`watch quiet for ${idleMs} ms`)), idleMs);
+      const body = res.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, c) {
+            idle.refresh();
+            c.enqueue(chunk);
+          },
+          flush: () => clearTimeout(idle),
+        }),
+      );
+      return new Response(body, { status: res.status, headers: res.headers });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
 /** Site → remote. */
 type ToRemote =
-  | { t: 'config'; targetHost: string; targetPort: number; agents: { node: string; credential: string }[] }
+  | { t: 'config'; targetHost: string; targetPort: number; agents: { node: string; credential: string }[]; liveness: boolean }
   | { t: 'advance'; ms: number }
   | { t: 'credential'; node: string; credential: string }
   | { t: 'check' }
@@ -92,6 +127,7 @@ async function remote(): Promise<void> {
       if (err) entry.last = String(err).slice(0, 200);
     },
   });
+  const fetchFn = config.liveness ? livenessFetch(livenessMs.request, livenessMs.idle) : undefined;
   const drivers: FakeDriver[] = [];
   const stops: AbortController[] = [];
   const runs: Promise<void>[] = [];
@@ -116,7 +152,7 @@ async function remote(): Promise<void> {
     const cache = new AgentCache(':memory:');
     const agent = new Agent({
       node,
-      client: () => new Client({ baseUrl: proxy.url, authorization: `Bearer ${credentials.get(node)}` }),
+      client: () => new Client({ baseUrl: proxy.url, authorization: `Bearer ${credentials.get(node)}`, ...(fetchFn ? { fetch: fetchFn } : {}) }),
       driver,
       cache,
       clock,
@@ -176,11 +212,22 @@ function line(what: string, xs: number[]): void {
   console.log(`  ${what.padEnd(50)} p50 ${ms(s.p50).padStart(9)}  p99 ${ms(s.p99).padStart(9)}  max ${ms(s.max).padStart(9)}  (n=${xs.length})`);
 }
 
-async function site(o: { tag: string; agents: number; perAgent: number; longS: number }): Promise<void> {
+/** What the outer process hands the site process. */
+interface SiteOptions {
+  tag: string;
+  agents: number;
+  perAgent: number;
+  /** A real partition of this many seconds besides 1, 10 and 60 (0: none). */
+  longS: number;
+  /** Agents with request timeouts and a watch idle check (`livenessFetch`). */
+  liveness: boolean;
+}
+
+async function site(o: SiteOptions): Promise<void> {
   const link = new WanLink(o.tag);
   const dir = mkdtempSync(join(tmpdir(), 'crowd-bench-wan-'));
   const clock = new OffsetClock();
-  const server = new BenchServer(join(dir, 'crowd.db'), { host: link.serverIp, clock });
+  const server = new BenchServer(join(dir, 'crowd.db'), { host: link.serverIp, clock, ...(o.liveness ? { watchBookmarkMs: livenessMs.bookmark } : {}) });
   const stop = new AbortController();
   let child: ChildProcess | undefined;
   try {
@@ -256,11 +303,12 @@ async function site(o: { tag: string; agents: number; perAgent: number; longS: n
     const toRemote = (m: ToRemote) => fromRemote.send(m);
     const check = () => new Promise<Extract<FromRemote, { t: 'check' }>>((r) => (checks.push(r), toRemote({ t: 'check' })));
     const ready = once(fromRemote, 'message');
-    toRemote({ t: 'config', targetHost: link.serverIp, targetPort: Number(new URL(server.url).port), agents });
+    toRemote({ t: 'config', targetHost: link.serverIp, targetPort: Number(new URL(server.url).port), agents, liveness: o.liveness });
     await ready;
 
     const total = o.agents * o.perAgent;
     console.log(`wan: ${o.agents} remote agents (fake driver, one process), ${total} VMs; link ${2 * oneWayMs} ms RTT (TCP proxy, ${oneWayMs} ms per chunk each way), ${lossPercent} % loss each way (nftables)`);
+    if (o.liveness) console.log(`  agents with liveness checks: requests time out after ${livenessMs.request / 1000} s, a watch after ${livenessMs.idle / 1000} s without a line; server bookmarks every ${livenessMs.bookmark / 1000} s`);
     let t = now();
     const allRunning = countWhile(store, (v) => v.status.phase === 'running', (n) => n === total);
     for (let i = 0; i < total; i++) await store.create({ kind: 'vm', name: `vm-${i}`, spec: { image: 'busybox', machineType: 'tiny' } }, by);
@@ -381,7 +429,7 @@ async function site(o: { tag: string; agents: number; perAgent: number; longS: n
 
 // ---- the outer process: namespaces and link, removed whatever happens ----
 
-async function outer(agents: number, perAgent: number, longS: number): Promise<void> {
+async function outer(o: Omit<SiteOptions, 'tag'>): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('Cannot run the WAN benchmark: it creates network namespaces and needs root');
   const tag = `cw${process.pid}`.slice(0, 11);
   const link = new WanLink(tag);
@@ -394,7 +442,7 @@ async function outer(agents: number, perAgent: number, longS: number): Promise<v
   try {
     await link.create();
     await link.loss(lossPercent);
-    child = spawn('ip', ['netns', 'exec', link.server, process.execPath, '--import', 'tsx', self, 'site', JSON.stringify({ tag, agents, perAgent, longS })], { stdio: 'inherit' });
+    child = spawn('ip', ['netns', 'exec', link.server, process.execPath, '--import', 'tsx', self, 'site', JSON.stringify({ tag, ...o } satisfies SiteOptions)], { stdio: 'inherit' });
     const [code] = (await once(child, 'exit')) as [number | null];
     if (code !== 0) process.exitCode = 1;
   } finally {
@@ -404,5 +452,5 @@ async function outer(agents: number, perAgent: number, longS: number): Promise<v
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'remote') await remote();
-else if (mode === 'site') await site(JSON.parse(rest[0]!) as { tag: string; agents: number; perAgent: number; longS: number });
-else await outer(Number(mode ?? 4), Number(rest[0] ?? 60), Number(rest[1] ?? 0));
+else if (mode === 'site') await site(JSON.parse(rest[0]!) as SiteOptions);
+else await outer({ agents: Number(mode ?? 4), perAgent: Number(rest[0] ?? 60), longS: Number(rest[1] ?? 0), liveness: rest[2] === 'liveness' });
