@@ -70,7 +70,7 @@ class OffsetClock implements Clock {
  * it, a request or stream caught in a cut waits for TCP's retransmission
  * backoff (up to 2 min between tries) after the heal.
  */
-export function livenessFetch(requestMs: number, idleMs: number): typeof fetch {
+function livenessFetch(requestMs: number, idleMs: number): typeof fetch {
   return async (input, init) => {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(new Error(`no answer within ${requestMs} ms`)), requestMs);
