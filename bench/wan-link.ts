@@ -1,7 +1,8 @@
 /**
  * A WAN between two network namespaces for the WAN benchmark: a veth with
  * random loss both ways (nftables, as tc here has no netem), a cut switch for
- * partitions, and a TCP proxy that delays every chunk by a fixed time each way.
+ * partitions, a TCP proxy that delays every chunk by a fixed time each way,
+ * and the client-side liveness checks an agent would need on such a link.
  */
 import { createServer, connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -125,4 +126,36 @@ export class WanLink {
   private async nft(script: string, priority = 0): Promise<void> {
     await new NamespacedRunner(this.root, this.server).run({ argv: ['nft', '-f', '-'], input: script.replaceAll('PRIO', String(priority)) });
   }
+}
+
+/**
+ * What the agents' client would need to notice a cut: every request gives up
+ * after `requestMs` without an answer, and a watch stream after `idleMs`
+ * without a line (the server sends bookmarks more often than that). Without
+ * it, a request or stream caught in a cut waits for TCP's retransmission
+ * backoff (up to 2 min between tries) after the heal.
+ */
+export function livenessFetch(requestMs: number, idleMs: number): typeof fetch {
+  return async (input, init) => {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(new Error(`no answer within ${requestMs} ms`)), requestMs);
+    const signal = init?.signal ? AbortSignal.any([init.signal, ac.signal]) : ac.signal;
+    try {
+      const res = await fetch(input, { ...init, signal });
+      if (!res.body || !res.headers.get('content-type')?.includes('ndjson')) return res;
+      const idle = setTimeout(() => ac.abort(new Error(`watch quiet for ${idleMs} ms`)), idleMs);
+      const body = res.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, c) {
+            idle.refresh();
+            c.enqueue(chunk);
+          },
+          flush: () => clearTimeout(idle),
+        }),
+      );
+      return new Response(body, { status: res.status, headers: res.headers });
+    } finally {
+      clearTimeout(timer);
+    }
+  };
 }

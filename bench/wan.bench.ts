@@ -41,7 +41,7 @@ import { runLeaseMonitor } from '../src/server/scheduler/node-lease.ts';
 import { listAll } from '../src/store/list-all.ts';
 import { adminToken, BenchServer, by, countWhile, now, readyImage } from './bench-server.ts';
 import { ms, summarize } from './stats.ts';
-import { delayProxy, WanLink } from './wan-link.ts';
+import { delayProxy, livenessFetch, WanLink } from './wan-link.ts';
 
 const self = import.meta.filename;
 const oneWayMs = 150;
@@ -61,38 +61,6 @@ class OffsetClock implements Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return systemClock.sleep(ms, signal);
   }
-}
-
-/**
- * What the agents' client would need to notice a cut: every request gives up
- * after `requestMs` without an answer, and a watch stream after `idleMs`
- * without a line (the server sends bookmarks more often than that). Without
- * it, a request or stream caught in a cut waits for TCP's retransmission
- * backoff (up to 2 min between tries) after the heal.
- */
-function livenessFetch(requestMs: number, idleMs: number): typeof fetch {
-  return async (input, init) => {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new Error(`no answer within ${requestMs} ms`)), requestMs);
-    const signal = init?.signal ? AbortSignal.any([init.signal, ac.signal]) : ac.signal;
-    try {
-      const res = await fetch(input, { ...init, signal });
-      if (!res.body || !res.headers.get('content-type')?.includes('ndjson')) return res;
-      const idle = setTimeout(() => ac.abort(new Error(`watch quiet for ${idleMs} ms`)), idleMs);
-      const body = res.body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, c) {
-            idle.refresh();
-            c.enqueue(chunk);
-          },
-          flush: () => clearTimeout(idle),
-        }),
-      );
-      return new Response(body, { status: res.status, headers: res.headers });
-    } finally {
-      clearTimeout(timer);
-    }
-  };
 }
 
 /** Site → remote. */
