@@ -126,7 +126,7 @@ test('a 401 tells the client how to authenticate and never echoes the credential
 test('an unexpected failure is a generic internal error without a stack or detail', async () => {
   const t = await buildTestApp();
   try {
-    t.store.list = async () => {
+    t.store.listStored = async () => {
       throw new Error('disk on fire at /var/lib/crowd/secret.db');
     };
     const r = await t.app.inject({ url: '/v1/vms', headers: t.auth });
