@@ -106,8 +106,11 @@ test('guests on three hosts, each with its own crowd agent, share a network over
     const doc = await s.run(imds('/openstack/latest/meta_data.json'));
     assert.match(doc, new RegExp(`"name": ?"${name}"`));
     assert.doesNotMatch(doc, new RegExp(other.id));
-    // The same service on the guest's link at fe80::a9fe:a9fe, identified by the link-local address its pinned MAC gives it.
-    const id6 = await s.run(`echo "MD6:$(timeout 10 wget -q -O - 'http://[fe80::a9fe:a9fe%eth0]/latest/meta-data/instance-id')"`);
+    // The same service on the guest's link at fe80::a9fe:a9fe, identified by the link-local address its pinned MAC gives it
+    // (usable once the guest's duplicate address detection is done, so asked until it answers).
+    let id6 = '';
+    const md6 = `echo "MD6:$(timeout 10 wget -q -O - 'http://[fe80::a9fe:a9fe%eth0]/latest/meta-data/instance-id')"`;
+    await until(`${name} to read its metadata over IPv6 link-local`, async () => /MD6:\S/.test((id6 = await s.run(md6))), 60_000).catch(() => assert.fail(`${name} over IPv6: ${id6}`));
     assert.match(id6, new RegExp(`MD6:${own.id}\\r?\\n`));
   }
 
