@@ -12,6 +12,7 @@ const run = (d: DesiredVm[], a: VmInfo[], restarts: [string, RestartState][] = [
 
 const poweroff = { kind: 'poweroff' as const, message: 'guest', at: 1 };
 const forced = { kind: 'forced' as const, message: 'driver', at: 1 };
+const stopped = { kind: 'stopped' as const, message: 'on request', at: 1 };
 const crash = { kind: 'crash' as const, message: 'killed by SIGKILL', at: 1 };
 
 test('the reconciler table', () => {
@@ -22,6 +23,8 @@ test('the reconciler table', () => {
     ['a stopped VM that should run starts', [want('a')], [info('a', 'stopped', forced)], ['start a power-on']],
     ['a guest poweroff restarts with policy always', [want('a')], [info('a', 'stopped', poweroff)], ['start a restart']],
     ['a guest poweroff is respected with policy on-failure', [want('a', { restartPolicy: 'on-failure' })], [info('a', 'stopped', poweroff)], ['hold a stopped']],
+    ['a VM stopped on request powers on again with policy on-failure', [want('a', { restartPolicy: 'on-failure' })], [info('a', 'stopped', stopped)], ['start a power-on']],
+    ['a VM stopped on request powers on again with policy never', [want('a', { restartPolicy: 'never' })], [info('a', 'stopped', stopped)], ['start a power-on']],
     ['a crash restarts with policy on-failure', [want('a', { restartPolicy: 'on-failure' })], [info('a', 'crashed', crash)], ['start a restart']],
     ['a crash with policy never fails', [want('a', { restartPolicy: 'never' })], [info('a', 'crashed', crash)], ['hold a failed']],
     ['a VM nobody wants is destroyed', [], [info('x', 'running')], ['destroy x']],

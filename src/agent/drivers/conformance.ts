@@ -123,7 +123,7 @@ export function driverConformance(name: string, setup: () => Promise<DriverHarne
       const info = await d.stop(id, { timeoutMs: h.bootTimeoutMs });
       assert.equal(info.state, 'stopped');
       assert.equal(info.pid, undefined);
-      assert.equal(info.exit?.kind, 'poweroff');
+      assert.equal(info.exit?.kind, 'stopped');
       assert.equal((await d.stop(id)).state, 'stopped');
     });
 

@@ -12,9 +12,13 @@ export type { NicConfig, VmConfig } from './vm-config.ts';
  */
 export type VmState = 'running' | 'stopped' | 'crashed';
 
-/** Why a VM is no longer running: the guest powered off, the driver forced it, or it died on its own. */
+/**
+ * Why a VM is no longer running: the guest powered off on its own, it was
+ * stopped on request (`stop` and the guest obeyed), the driver forced it, or
+ * it died. Only a guest's own poweroff keeps a VM down against its spec.
+ */
 export interface VmExit {
-  kind: 'poweroff' | 'forced' | 'crash';
+  kind: 'poweroff' | 'stopped' | 'forced' | 'crash';
   message: string;
   /** Milliseconds since the epoch. */
   at: number;

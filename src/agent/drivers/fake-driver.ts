@@ -115,7 +115,7 @@ export class FakeDriver implements Driver {
     if (wait > 0) await this.clock.sleep(wait);
     const graceful = !deaf && (this.opts.powerdownMs ?? 0) <= timeoutMs;
     this.end(vm, graceful
-      ? { kind: 'poweroff', message: 'the guest powered off on request', at: this.clock.now() }
+      ? { kind: 'stopped', message: 'the guest powered off on request', at: this.clock.now() }
       : { kind: 'forced', message: `the guest did not power off within ${timeoutMs} ms`, at: this.clock.now() });
     return this.info(vm);
   }

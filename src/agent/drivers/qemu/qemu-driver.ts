@@ -134,7 +134,7 @@ export class QemuDriver implements Driver {
       const graceful = asked && (await waitGone(t.pid, t.paths.pidFile, timeoutMs));
       if (!graceful) await this.kill(t);
       await this.writeExit(t, graceful
-        ? { kind: 'poweroff', message: 'the guest powered off on request', at: Date.now() }
+        ? { kind: 'stopped', message: 'the guest powered off on request', at: Date.now() }
         : { kind: 'forced', message: `the guest did not power off within ${timeoutMs} ms`, at: Date.now() });
     } finally {
       t.stopping = false;
