@@ -128,34 +128,3 @@ export class WanLink {
   }
 }
 
-/**
- * What the agents' client would need to notice a cut: every request gives up
- * after `requestMs` without an answer, and a watch stream after `idleMs`
- * without a line (the server sends bookmarks more often than that). Without
- * it, a request or stream caught in a cut waits for TCP's retransmission
- * backoff (up to 2 min between tries) after the heal.
- */
-export function livenessFetch(requestMs: number, idleMs: number): typeof fetch {
-  return async (input, init) => {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(new Error(`no answer within ${requestMs} ms`)), requestMs);
-    const signal = init?.signal ? AbortSignal.any([init.signal, ac.signal]) : ac.signal;
-    try {
-      const res = await fetch(input, { ...init, signal });
-      if (!res.body || !res.headers.get('content-type')?.includes('ndjson')) return res;
-      const idle = setTimeout(() => ac.abort(new Error(`watch quiet for ${idleMs} ms`)), idleMs);
-      const body = res.body.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          transform(chunk, c) {
-            idle.refresh();
-            c.enqueue(chunk);
-          },
-          flush: () => clearTimeout(idle),
-        }),
-      );
-      return new Response(body, { status: res.status, headers: res.headers });
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-}

@@ -41,7 +41,8 @@ import { runLeaseMonitor } from '../src/server/scheduler/node-lease.ts';
 import { listAll } from '../src/store/list-all.ts';
 import { adminToken, BenchServer, by, countWhile, now, readyImage } from './bench-server.ts';
 import { ms, summarize } from './stats.ts';
-import { delayProxy, livenessFetch, WanLink } from './wan-link.ts';
+import { livenessFetch } from '../src/base/liveness-fetch.ts';
+import { delayProxy, WanLink } from './wan-link.ts';
 
 const self = import.meta.filename;
 const oneWayMs = 150;
@@ -95,7 +96,7 @@ async function remote(): Promise<void> {
       if (err) entry.last = String(err).slice(0, 200);
     },
   });
-  const fetchFn = config.liveness ? livenessFetch(livenessMs.request, livenessMs.idle) : undefined;
+  const fetchFn = config.liveness ? livenessFetch(fetch, { requestMs: livenessMs.request, idleMs: livenessMs.idle }) : undefined;
   const drivers: FakeDriver[] = [];
   const stops: AbortController[] = [];
   const runs: Promise<void>[] = [];

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../base/logger.ts';
 import { pinnedFetch } from '../base/pinned-fetch.ts';
 import { ExecRunner } from '../base/runner.ts';
 import { Client } from '../client/client.ts';
+import { livenessFetch } from '../base/liveness-fetch.ts';
 import { MetadataService } from '../metadata/metadata-service.ts';
 import { RulesetApplier } from '../net/apply-ruleset.ts';
 import { applyHostNetwork } from '../net/host-network.ts';
@@ -60,6 +61,9 @@ export interface AgentMainOptions {
 }
 
 /** A fetch that trusts only the server certificate the join token named (none needed on plain loopback HTTP). */
+/** The server sends watch bookmarks every 5 s (src/server/app.ts): three missed ones mean the link is gone. */
+const agentLiveness = { requestMs: 10_000, idleMs: 15_000 };
+
 function fetchFor(fingerprint: string | undefined): typeof fetch | undefined {
   return fingerprint ? pinnedFetch(fingerprint).fetch : undefined;
 }
@@ -142,7 +146,9 @@ export async function runAgent(o: AgentMainOptions, signal: AbortSignal, log: Lo
   let id = await identity(o, accel.accel, log);
   const idPath = join(o.dataDir, 'identity.json');
   const fetchFn = fetchFor(id.fingerprint);
-  const client = () => new Client({ baseUrl: id.server, authorization: `Bearer ${id.credential}`, ...(fetchFn ? { fetch: fetchFn } : {}) });
+  // Requests and the watch give up on a dead link instead of waiting out TCP's backoff after a partition heals.
+  const apiFetch = livenessFetch(fetchFn ?? fetch, agentLiveness);
+  const client = () => new Client({ baseUrl: id.server, authorization: `Bearer ${id.credential}`, fetch: apiFetch });
   // The VMs' own folders: the driver's files and their NoCloud seeds, removed together on destroy.
   const runDir = join(o.dataDir, 'vms');
   const driver: Driver =

@@ -44,7 +44,7 @@ export interface AppDeps {
   clock?: Clock;
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
-  /** How often a quiet watch stream gets a bookmark (default 30 s). */
+  /** How often a quiet watch stream gets a bookmark (default 5 s: agents take 15 s of silence for a dead link). */
   watchBookmarkMs?: number;
   /** PEM certificate and key: serve HTTPS. */
   https?: { cert: string; key: string };
@@ -131,7 +131,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authorizer: deps.authorizer,
     clock,
     logger: deps.logger,
-    bookmarkMs: deps.watchBookmarkMs ?? 30_000,
+    bookmarkMs: deps.watchBookmarkMs ?? 5_000,
     shutdown: shutdown.signal,
     watchers: metrics.watchers,
   });
