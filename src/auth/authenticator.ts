@@ -14,6 +14,8 @@ export interface Identity {
   groups?: string[];
   /** Set for a host's agent: the node this credential belongs to. */
   node?: string;
+  /** A node credential past its expiry but inside the renewal grace: it may only renew itself (a host back from a long partition). */
+  renewalOnly?: boolean;
 }
 
 /** What an authenticator sees: the opaque header and a summary of the request. */

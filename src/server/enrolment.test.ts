@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError } from '../api/errors.ts';
 import { FakeClock } from '../base/clock.ts';
-import { NodeCredentialAuthenticator } from '../auth/node-credential.ts';
+import { NodeCredentialAuthenticator, renewalGraceMs } from '../auth/node-credential.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import { Enrolment } from './enrolment.ts';
+import { buildTestApp } from './test-app.ts';
 
 const host = (name: string, joinToken: string) => ({
   joinToken,
@@ -72,7 +73,31 @@ test('node credentials expire unless renewed', async () => {
   clock.advance(1800_000);
   const fresh = await enrolment.renew('a');
   clock.advance(1800_001);
-  assert.equal((await authAs(a.credential)).outcome, 'deny');
-  assert.equal((await authAs(fresh.credential)).outcome, 'ok');
+  const expired = await authAs(a.credential);
+  assert.ok(expired.outcome === 'ok' && expired.identity.renewalOnly, 'an expired credential may still renew itself, and only that');
+  const current = await authAs(fresh.credential);
+  assert.ok(current.outcome === 'ok' && !current.identity.renewalOnly);
   assert.equal((await authAs('crowdnode.nonsense')).outcome, 'deny');
+  clock.advance(renewalGraceMs);
+  assert.equal((await authAs(a.credential)).outcome, 'deny', 'past the renewal grace it is refused');
+});
+
+test('a host back after its credential expired renews it, and can do nothing else with the old one', async () => {
+  const clock = new FakeClock();
+  const t = await buildTestApp({ nodes: true, clock });
+  try {
+    await t.seed();
+    const old = await t.enrol('far-away');
+    clock.advance(25 * 3600 * 1000);
+    const as = (authorization: string, method: 'GET' | 'POST', url: string) => t.app.inject({ method, url, headers: { authorization } });
+    assert.equal((await as(old, 'GET', '/v1/vms?project=*')).statusCode, 401);
+    assert.equal((await as(old, 'POST', '/v1/nodes/other-host/credential')).statusCode, 401, 'not even another node\'s renewal');
+    const renewed = await as(old, 'POST', '/v1/nodes/far-away/credential');
+    assert.equal(renewed.statusCode, 200);
+    assert.equal((await as(`Bearer ${renewed.json().credential}`, 'GET', '/v1/vms?project=*')).statusCode, 200);
+    await t.app.inject({ method: 'POST', url: '/v1/nodes/far-away/revoke', headers: t.auth });
+    assert.equal((await as(old, 'POST', '/v1/nodes/far-away/credential')).statusCode, 401, 'revocation ends the grace at once');
+  } finally {
+    await t.close();
+  }
 });

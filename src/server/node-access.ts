@@ -89,6 +89,12 @@ export async function checkNodeRequest(store: Store, node: string, request: Fast
 export function installNodeAccess(app: FastifyInstance, store: Store): void {
   app.addHook('preHandler', async (request) => {
     const node = request.identity?.node;
-    if (node) await checkNodeRequest(store, node, request);
+    if (!node) return;
+    if (request.identity?.renewalOnly && !isOwnRenewal(node, request)) throw new ApiError('unauthenticated', `Cannot ${request.method} ${request.routeOptions.url ?? request.url}: the credential of node "${node}" has expired; renew it first`);
+    await checkNodeRequest(store, node, request);
   });
+}
+
+function isOwnRenewal(node: string, request: FastifyRequest): boolean {
+  return request.method === 'POST' && request.routeOptions.url === '/v1/nodes/:id/credential' && (request.params as { id?: string }).id === node;
 }
