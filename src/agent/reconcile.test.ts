@@ -23,6 +23,7 @@ test('the reconciler table', () => {
     ['a stopped VM that should run starts', [want('a')], [info('a', 'stopped', forced)], ['start a power-on']],
     ['a guest poweroff restarts with policy always', [want('a')], [info('a', 'stopped', poweroff)], ['start a restart']],
     ['a guest poweroff is respected with policy on-failure', [want('a', { restartPolicy: 'on-failure' })], [info('a', 'stopped', poweroff)], ['hold a stopped']],
+    ['a guest poweroff is acknowledged when the VM is to stay stopped', [want('a', { power: 'stopped', restartPolicy: 'on-failure' })], [info('a', 'stopped', poweroff)], ['stop a']],
     ['a VM stopped on request powers on again with policy on-failure', [want('a', { restartPolicy: 'on-failure' })], [info('a', 'stopped', stopped)], ['start a power-on']],
     ['a VM stopped on request powers on again with policy never', [want('a', { restartPolicy: 'never' })], [info('a', 'stopped', stopped)], ['start a power-on']],
     ['a crash restarts with policy on-failure', [want('a', { restartPolicy: 'on-failure' })], [info('a', 'crashed', crash)], ['start a restart']],

@@ -48,7 +48,8 @@ export function reconcile(
   for (const d of desired.values()) {
     const a = actual.get(d.id);
     if (d.power === 'stopped') {
-      if (a?.state === 'running') steps.push({ op: 'stop', id: d.id });
+      // Stopping a guest that powered off on its own records the request, so that powering it on again starts it.
+      if (a?.state === 'running' || a?.exit?.kind === 'poweroff') steps.push({ op: 'stop', id: d.id });
       continue;
     }
     if (!d.config) {

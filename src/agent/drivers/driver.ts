@@ -14,8 +14,9 @@ export type VmState = 'running' | 'stopped' | 'crashed';
 
 /**
  * Why a VM is no longer running: the guest powered off on its own, it was
- * stopped on request (`stop` and the guest obeyed), the driver forced it, or
- * it died. Only a guest's own poweroff keeps a VM down against its spec.
+ * stopped on request (`stop` and the guest obeyed, or `stop` after the
+ * guest's own poweroff), the driver forced it, or it died. Only a guest's own
+ * poweroff keeps a VM down against its spec.
  */
 export interface VmExit {
   kind: 'poweroff' | 'stopped' | 'forced' | 'crash';

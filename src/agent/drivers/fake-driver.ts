@@ -108,7 +108,10 @@ export class FakeDriver implements Driver {
 
   async stop(id: string, opts: StopOptions = {}): Promise<VmInfo> {
     const vm = this.get(id);
-    if (!vm.pid) return this.info(vm);
+    if (!vm.pid) {
+      if (vm.exit?.kind === 'poweroff') vm.exit = { ...vm.exit, kind: 'stopped' };
+      return this.info(vm);
+    }
     const timeoutMs = opts.timeoutMs ?? 30_000;
     const deaf = !vm.booted || (this.opts.ignoresPowerdown?.(vm.config) ?? false);
     const wait = deaf ? timeoutMs : Math.min(this.opts.powerdownMs ?? 0, timeoutMs);

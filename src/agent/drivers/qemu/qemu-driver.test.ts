@@ -135,6 +135,11 @@ test('a guest that powers off while no driver watches is found stopped, and QEMU
   assert.equal(info.state, 'stopped');
   assert.equal(info.exit?.kind, 'poweroff');
   assert.equal(await isVmProcess(pid, join(s.runDir, 'self-off', 'qemu.pid')), false);
+  // Stopped on request afterwards: a later power-on is no longer held by the guest's own poweroff.
+  assert.equal((await d.stop('self-off')).exit?.kind, 'stopped');
+  const next = s.driver();
+  t.after(() => next.close());
+  assert.equal((await next.recover('self-off')).exit?.kind, 'stopped', 'recorded on disk, for the next driver too');
 });
 
 test('destroy stops the QEMU and removes the files even when the VM\'s config file is corrupt', { skip, timeout: 60_000 }, async (t) => {

@@ -126,7 +126,12 @@ export class QemuDriver implements Driver {
 
   async stop(id: string, opts: StopOptions = {}): Promise<VmInfo> {
     const t = await this.get(id);
-    if (!(await this.alive(t))) return this.info(t);
+    if (!(await this.alive(t))) {
+      const exit = (await this.info(t)).exit;
+      // A guest that powered off on its own, now also stopped on request: a later power-on starts it under any restart policy.
+      if (exit?.kind === 'poweroff') await this.writeExit(t, { ...exit, kind: 'stopped' });
+      return this.info(t);
+    }
     const timeoutMs = opts.timeoutMs ?? 30_000;
     t.stopping = true;
     try {
