@@ -62,21 +62,23 @@ interface Framing {
 const sse: Framing = { contentType: 'text/event-stream; charset=utf-8', frame: (json, rev) => `id: ${rev}\ndata: ${json}\n\n` };
 const ndjson: Framing = { contentType: 'application/x-ndjson; charset=utf-8', frame: (json) => `${json}\n` };
 
-async function write(res: ServerResponse, text: string, signal: AbortSignal): Promise<void> {
-  if (!res.write(text)) await once(res, 'drain', { signal });
+/** Writes one framed event; waits only when the socket pushes back, so a watcher that keeps up costs no extra tick. */
+function write(res: ServerResponse, chunk: Buffer | string, signal: AbortSignal): Promise<unknown> | undefined {
+  return res.write(chunk) ? undefined : once(res, 'drain', { signal });
 }
 
 /**
  * `GET /v1/watch`: every change after a revision as SSE or NDJSON.
  * Problems (unknown kind, future or compacted revision) are answered as a
- * normal JSON error before the stream starts. One event is serialized once
- * and the same text goes to every watcher, so a write costs each watcher
- * only its filter and a socket write.
+ * normal JSON error before the stream starts. One event is serialized and
+ * encoded once and the same bytes go to every watcher (the store matches
+ * filters once per distinct filter), so a write costs each watcher only a
+ * socket write.
  */
 export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void {
   const { store, authorizer, clock, logger } = deps;
   // One event object reaches every watcher; each framing serializes it once.
-  const framed = new Map<Framing, WeakMap<object, string>>([
+  const framed = new Map<Framing, WeakMap<object, Buffer>>([
     [sse, new WeakMap()],
     [ndjson, new WeakMap()],
   ]);
@@ -92,11 +94,11 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
     }
     return m;
   };
-  const frameOf = (framing: Framing, ev: WatchEvent): string => {
+  const frameOf = (framing: Framing, ev: WatchEvent): Buffer => {
     const cache = framed.get(framing)!;
     let s = cache.get(ev);
     if (s === undefined) {
-      s = framing.frame(JSON.stringify(ev), ev.revision);
+      s = Buffer.from(framing.frame(JSON.stringify(ev), ev.revision));
       cache.set(ev, s);
     }
     return s;
@@ -167,7 +169,8 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
         await bookmark();
         for await (const ev of store.watch(query, abort.signal)) {
           last = Math.max(last, ev.revision);
-          await write(res, frameOf(framing, shown(ev)), abort.signal);
+          const pushedBack = write(res, frameOf(framing, shown(ev)), abort.signal);
+          if (pushedBack) await pushedBack;
         }
       } catch (e) {
         if (!abort.signal.aborted) {
