@@ -100,9 +100,9 @@ async function load(job: LoadJob, post: (m: FromWorker) => void): Promise<void> 
 
   const watchPool = new Pool(origin, { connections: watchers + 1, pipelining: 0 });
   const rev = JSON.parse(await request('GET', '/v1/vms?limit=1')).revision as number;
-  // Per round: how many watchers got it, when the last did, and who waits for the last one.
-  const rounds: { got: number; last: number; all?: () => void }[] = [];
-  const round = (r: number) => (rounds[r] ??= { got: 0, last: 0 });
+  // Per round: how many watchers got it, when the first and the last did, and who waits for the last one.
+  const rounds: { got: number; first: number; last: number; all?: () => void }[] = [];
+  const round = (r: number) => (rounds[r] ??= { got: 0, first: 0, last: 0 });
   const streams = await Promise.all(
     Array.from({ length: watchers }, async () => {
       const res = await watchPool.request({ method: 'GET', path: `/v1/watch?kinds=site&revision=${rev}`, headers: { authorization: headers.authorization, accept: 'application/x-ndjson' } });
@@ -117,13 +117,15 @@ async function load(job: LoadJob, post: (m: FromWorker) => void): Promise<void> 
           if (ev.type !== 'put') continue;
           const r = round(Number(ev.object!.name.slice(4)));
           r.last = performance.now();
-          if (++r.got === watchers) r.all?.();
+          if (r.got++ === 0) r.first = r.last;
+          if (r.got === watchers) r.all?.();
         }
       });
       return res.body;
     }),
   );
   const fan: number[] = [];
+  const first: number[] = [];
   const answered: number[] = [];
   const writes = 30;
   post({ phase: 'fan', start: true });
@@ -138,11 +140,15 @@ async function load(job: LoadJob, post: (m: FromWorker) => void): Promise<void> 
     answered.push(performance.now() - s);
     if (r.got < watchers) await all;
     fan.push(r.last - s);
+    first.push(r.first - s);
   }
   post({ phase: 'fan', start: false, count: writes });
   const f = summarize(fan);
+  const f1 = summarize(first);
+  const spread = summarize(fan.map((x, i) => x - first[i]!));
   const a = summarize(answered);
-  log(`one write to ${watchers} HTTP watchers (last delivery): p50 ${ms(f.p50)}, p99 ${ms(f.p99)}; the write itself answered: p50 ${ms(a.p50)}, p99 ${ms(a.p99)}`);
+  log(`one write to ${watchers} HTTP watchers (last delivery): p50 ${ms(f.p50)}, p99 ${ms(f.p99)}`);
+  log(`  first delivery p50 ${ms(f1.p50)}, p99 ${ms(f1.p99)}; first to last p50 ${ms(spread.p50)}, p99 ${ms(spread.p99)}; the write answered p50 ${ms(a.p50)}, p99 ${ms(a.p99)}`);
   for (const s of streams) {
     s.on('error', () => undefined);
     s.destroy();
