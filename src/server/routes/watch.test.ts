@@ -193,3 +193,34 @@ test('shutting the server down ends open watch streams cleanly', async () => {
     if (!closed) await t.close();
   }
 });
+
+test('watchers sharing a filter each get a change once in their own framing; other filters get only theirs', async () => {
+  const t = await buildTestApp();
+  const deadline = AbortSignal.timeout(20_000);
+  try {
+    await t.seed();
+    const url = await listening(t);
+    const rev = await t.store.revision();
+    const open = async (query: string, sse: boolean) => {
+      const res = await fetch(`${url}/v1/watch?${query}&revision=${rev}`, { headers: { ...t.auth, accept: sse ? 'text/event-stream' : 'application/x-ndjson' }, signal: deadline });
+      assert.equal(res.status, 200);
+      return new StreamReader(res, sse);
+    };
+    const same = [await open('kinds=vm', false), await open('kinds=vm', true), await open('kinds=vm', false)];
+    const prodOnly = await open('kinds=vm&selector=env%3Dprod', false);
+    const dev = await createVm(t, 'dev-1', { env: 'dev' });
+    const prod = await createVm(t, 'prod-1', { env: 'prod' });
+    for (const [i, s] of same.entries()) {
+      const a = await s.nextChange();
+      const b = await s.nextChange();
+      assert.deepEqual([a.event.revision, b.event.revision], [dev.revision, prod.revision], `watcher ${i}`);
+      assert.deepEqual(a.event.type === 'put' && a.event.object, dev);
+      assert.equal(a.id, i === 1 ? String(dev.revision) : undefined);
+    }
+    const only = await prodOnly.nextChange();
+    assert.deepEqual([only.event.type, only.event.revision], ['put', prod.revision]);
+    for (const s of [...same, prodOnly]) await s.cancel();
+  } finally {
+    await t.close();
+  }
+});
