@@ -157,16 +157,16 @@ async function load(job: LoadJob, post: (m: FromWorker) => void): Promise<void> 
   await pool.close();
 }
 
-/** CPU seconds the main (server) thread has used: Linux's per-thread counters, so the worker and other load do not count. */
-function serverCpuSeconds(): number {
+/** CPU seconds the main (server) thread has used, in user space and in the kernel: Linux's per-thread counters, so the worker and other load do not count. */
+function serverCpuSeconds(): { user: number; sys: number } {
   const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, sys: Number(fields[12]) / 100 };
 }
 
 /** Runs the load in a worker thread; prints its lines and, per phase, the server thread's loop delay and CPU. */
 function inWorker(job: LoadJob): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: 1 });
-  let cpu = 0;
+  let cpu = { user: 0, sys: 0 };
   return new Promise((resolve, reject) => {
     // A worker does not inherit `--import tsx`: its entry registers tsx, then loads this file.
     const entry = `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))}; register(); await import(${JSON.stringify(import.meta.url)});`;
@@ -180,8 +180,10 @@ function inWorker(job: LoadJob): Promise<void> {
         cpu = serverCpuSeconds();
       } else {
         loop.disable();
-        const per = ((serverCpuSeconds() - cpu) / m.count!) * 1000;
-        console.log(`  server thread during the ${m.phase === 'gets' ? 'gets' : 'fan-out'}: event loop delay p99 ${ms(loop.percentile(99) / 1e6)}, max ${ms(loop.max / 1e6)}; CPU ${ms(per)} per ${m.phase === 'gets' ? 'get' : 'write'}`);
+        const now = serverCpuSeconds();
+        const per = (s: number) => ms((s / m.count!) * 1000);
+        const what = m.phase === 'gets' ? 'get' : 'write';
+        console.log(`  server thread during the ${m.phase === 'gets' ? 'gets' : 'fan-out'}: event loop delay p99 ${ms(loop.percentile(99) / 1e6)}, max ${ms(loop.max / 1e6)}; CPU ${per(now.user + now.sys - cpu.user - cpu.sys)} per ${what} (kernel ${per(now.sys - cpu.sys)})`);
       }
     });
     w.once('error', reject);
