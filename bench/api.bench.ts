@@ -127,7 +127,7 @@ async function load(job: LoadJob, post: (m: FromWorker) => void): Promise<void> 
   const fan: number[] = [];
   const first: number[] = [];
   const answered: number[] = [];
-  const writes = 30;
+  const writes = 100;
   post({ phase: 'fan', start: true });
   for (let i = 0; i < writes; i++) {
     const r = round(i);
