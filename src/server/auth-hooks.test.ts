@@ -195,3 +195,31 @@ test('failed authentication is limited per source and per user with 429 and Retr
     await r.close();
   }
 });
+
+test('role bindings are reread after a project changes, not after other writes', async () => {
+  const g = await buildTestApp({ authenticators: [asUser] });
+  try {
+    await g.store.create({ kind: 'project', name: 'p1', spec: { members: { alice: 'viewer' } } }, by);
+    await g.store.create({ kind: 'network', project: 'p1', name: 'lan', spec: { ipv4: { subnet: '10.1.0.0/24' } } }, by);
+    let projectReads = 0;
+    const list = g.store.list.bind(g.store);
+    g.store.list = (q) => {
+      if (q.kind === 'project') projectReads++;
+      return list(q);
+    };
+    const auth = { authorization: 'Bearer as:alice' };
+    const write = () => g.app.inject({ method: 'POST', url: '/v1/networks?project=p1', headers: auth, payload: { name: 'x', spec: { ipv4: { subnet: '10.9.0.0/24' } } } });
+    assert.equal((await g.app.inject({ url: '/v1/networks?project=p1', headers: auth })).statusCode, 200);
+    assert.equal((await write()).statusCode, 403);
+    await g.store.update({ kind: 'network', project: 'p1', idOrName: 'lan' }, { labels: { touched: 'yes' }, metadata: {}, spec: { ipv4: { subnet: '10.1.0.0/24' } } }, by);
+    assert.equal((await g.app.inject({ url: '/v1/networks/lan?project=p1', headers: auth })).statusCode, 200);
+    assert.equal(projectReads, 1);
+    await g.store.update({ kind: 'project', idOrName: 'p1' }, { labels: {}, metadata: {}, spec: { members: { alice: 'admin' } } }, by);
+    assert.equal((await write()).statusCode, 201);
+    assert.equal(projectReads, 2);
+    await g.store.update({ kind: 'project', idOrName: 'p1' }, { labels: {}, metadata: {}, spec: { members: {} } }, by);
+    assert.equal((await g.app.inject({ url: '/v1/networks?project=p1', headers: auth })).statusCode, 403);
+  } finally {
+    await g.close();
+  }
+});

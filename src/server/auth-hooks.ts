@@ -29,16 +29,30 @@ export function requestProject(request: FastifyRequest, resource: string): strin
   return project ?? defaultProject;
 }
 
-/** Every project's role bindings, reread only when the store's revision moved. */
+/**
+ * Every project's role bindings, reread only after a project changed: a watch
+ * of projects says when (every other write, a VM's status say, leaves the
+ * cache as it is). Without a running watch it rereads on every call.
+ */
 class MembershipCache {
-  private revision = -1;
   private projects: ProjectMembers[] = [];
+  /** Bumped by every project change (and by the watch ending); the cache is good while it equals `readAt`. */
+  private changes = 0;
+  private readAt = -1;
+  private watching = false;
 
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly stop: AbortSignal,
+  ) {}
 
   async get(): Promise<ProjectMembers[]> {
-    const revision = await this.store.revision();
-    if (revision === this.revision) return this.projects;
+    if (this.watching && this.readAt === this.changes) return this.projects;
+    const seen = this.changes;
+    if (!this.watching && !this.stop.aborted) {
+      this.watching = true;
+      this.follow(await this.store.revision());
+    }
     const out: ProjectMembers[] = [];
     let cont: string | undefined;
     do {
@@ -47,8 +61,21 @@ class MembershipCache {
       cont = page.continue;
     } while (cont);
     this.projects = out;
-    this.revision = revision;
+    this.readAt = seen;
     return out;
+  }
+
+  /** Counts project changes after `from` until the server stops; a failed watch only means rereading until the next call starts another. */
+  private follow(from: number): void {
+    void (async () => {
+      try {
+        for await (const ev of this.store.watch({ kinds: ['project'], fromRevision: from }, this.stop)) if (ev.type !== 'bookmark') this.changes++;
+      } catch {
+        // The store ended the watch (closed, or it fell behind): the next call reads again and watches anew.
+      }
+      this.watching = false;
+      this.changes++;
+    })();
   }
 }
 
@@ -141,7 +168,9 @@ function checkWatch(request: FastifyRequest, identity: Identity): void {
  * themselves.
  */
 export function installAuth(app: FastifyInstance, deps: AuthHookDeps): void {
-  const memberships = new MembershipCache(deps.store);
+  const stop = new AbortController();
+  app.addHook('onClose', async () => stop.abort());
+  const memberships = new MembershipCache(deps.store, stop.signal);
   app.addHook('onRequest', async (request) => {
     if (request.routeOptions.config.public) return;
     const query = request.query as { project?: unknown } | undefined;

@@ -21,6 +21,7 @@ const maxQueued = 20_000;
 /** One watcher's queue of live events. */
 export class Subscription implements AsyncIterable<WatchEvent> {
   private queue: WatchEvent[] = [];
+  private head = 0;
   private wake: (() => void) | undefined;
   private failure: ApiError | undefined;
   private closed = false;
@@ -32,7 +33,7 @@ export class Subscription implements AsyncIterable<WatchEvent> {
 
   push(ev: WatchEvent): void {
     if (this.closed || this.failure) return;
-    if (this.queue.length >= maxQueued) {
+    if (this.queue.length - this.head >= maxQueued) {
       this.failure = new ApiError('gone', 'Watch fell too far behind: list again and watch from its revision');
     } else this.queue.push(ev);
     this.wake?.();
@@ -44,37 +45,88 @@ export class Subscription implements AsyncIterable<WatchEvent> {
     this.wake?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
-    while (true) {
-      while (this.queue.length) yield this.queue.shift()!;
-      if (this.failure) throw this.failure;
-      if (this.closed) return;
-      await new Promise<void>((r) => (this.wake = r));
-      this.wake = undefined;
+  /** The next event, or undefined once closed; waits only when the queue is empty (a hot fan-out path: no generator, no shift()). */
+  private next(): WatchEvent | undefined | Promise<WatchEvent | undefined> {
+    if (this.head < this.queue.length) {
+      const ev = this.queue[this.head]!;
+      this.queue[this.head++] = undefined as unknown as WatchEvent;
+      if (this.head === this.queue.length) {
+        this.queue = [];
+        this.head = 0;
+      }
+      return ev;
     }
+    if (this.failure) throw this.failure;
+    if (this.closed) return undefined;
+    return new Promise<void>((r) => (this.wake = r)).then(() => {
+      this.wake = undefined;
+      return this.next();
+    });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<WatchEvent> {
+    return {
+      next: async () => {
+        const ev = await this.next();
+        return ev === undefined ? { done: true, value: undefined } : { done: false, value: ev };
+      },
+      return: async () => {
+        this.close();
+        return { done: true, value: undefined };
+      },
+    };
   }
 }
 
-/** Fans committed changes out to live watchers; shared by every backend. */
+/** Watchers with the same filters: an event is matched once for all of them. */
+interface FilterGroup {
+  query: Omit<WatchQuery, 'fromRevision'>;
+  subs: Set<Subscription>;
+}
+
+/** The filters of a watch as one string, so that equal filters share a group. */
+function filterKey(q: Omit<WatchQuery, 'fromRevision'>): string {
+  return JSON.stringify([[...(q.kinds ?? [])].sort(), q.project ?? '*', q.selector ?? [], q.where ?? [], q.ids ? [...q.ids].sort() : null]);
+}
+
+/** Fans committed changes out to live watchers, grouped by filter; shared by every backend. */
 export class WatchHub {
-  private readonly subs = new Set<Subscription>();
+  private readonly groups = new Map<string, FilterGroup>();
+  private count = 0;
 
   subscribe(query: Omit<WatchQuery, 'fromRevision'>): Subscription {
-    const s = new Subscription(query, (x) => this.subs.delete(x));
-    this.subs.add(s);
+    const key = filterKey(query);
+    let group = this.groups.get(key);
+    if (group === undefined) {
+      group = { query, subs: new Set() };
+      this.groups.set(key, group);
+    }
+    const g = group;
+    const s = new Subscription(query, (x) => {
+      if (!g.subs.delete(x)) return;
+      this.count--;
+      if (g.subs.size === 0 && this.groups.get(key) === g) this.groups.delete(key);
+    });
+    g.subs.add(s);
+    this.count++;
     return s;
   }
 
   publish(ev: WatchEvent & { type: 'put' | 'delete' }): void {
-    for (const s of this.subs) if (matchesWatch(s.query, ev.object)) s.push(ev);
+    for (const g of this.groups.values()) if (matchesWatch(g.query, ev.object)) for (const s of g.subs) s.push(ev);
   }
 
   get size(): number {
-    return this.subs.size;
+    return this.count;
+  }
+
+  /** How many distinct filters the live watchers use. */
+  get filters(): number {
+    return this.groups.size;
   }
 
   closeAll(): void {
-    for (const s of [...this.subs]) s.close();
+    for (const g of [...this.groups.values()]) for (const s of [...g.subs]) s.close();
   }
 }
 

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AnyObject } from '../../api/object.ts';
@@ -193,3 +195,91 @@ test('shutting the server down ends open watch streams cleanly', async () => {
     if (!closed) await t.close();
   }
 });
+
+test('watchers sharing a filter each get a change once in their own framing; other filters get only theirs', async () => {
+  const t = await buildTestApp();
+  const deadline = AbortSignal.timeout(20_000);
+  try {
+    await t.seed();
+    const url = await listening(t);
+    const rev = await t.store.revision();
+    const open = async (query: string, sse: boolean) => {
+      const res = await fetch(`${url}/v1/watch?${query}&revision=${rev}`, { headers: { ...t.auth, accept: sse ? 'text/event-stream' : 'application/x-ndjson' }, signal: deadline });
+      assert.equal(res.status, 200);
+      return new StreamReader(res, sse);
+    };
+    const same = [await open('kinds=vm', false), await open('kinds=vm', true), await open('kinds=vm', false)];
+    const prodOnly = await open('kinds=vm&selector=env%3Dprod', false);
+    const dev = await createVm(t, 'dev-1', { env: 'dev' });
+    const prod = await createVm(t, 'prod-1', { env: 'prod' });
+    for (const [i, s] of same.entries()) {
+      const a = await s.nextChange();
+      const b = await s.nextChange();
+      assert.deepEqual([a.event.revision, b.event.revision], [dev.revision, prod.revision], `watcher ${i}`);
+      assert.deepEqual(a.event.type === 'put' && a.event.object, dev);
+      assert.equal(a.id, i === 1 ? String(dev.revision) : undefined);
+    }
+    const only = await prodOnly.nextChange();
+    assert.deepEqual([only.event.type, only.event.revision], ['put', prod.revision]);
+    for (const s of [...same, prodOnly]) await s.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+/** Decodes an HTTP/1.1 chunked body, failing on any malformed chunk, and says whether the last chunk was there. */
+function dechunk(body: string): { text: string; complete: boolean } {
+  let text = '';
+  let at = 0;
+  while (at < body.length) {
+    const eol = body.indexOf('\r\n', at);
+    assert.ok(eol > at, `chunk size line at ${at}`);
+    const size = parseInt(body.slice(at, eol), 16);
+    assert.ok(Number.isInteger(size), `chunk size "${body.slice(at, eol)}"`);
+    if (size === 0) return { text, complete: body.slice(eol) === '\r\n\r\n' };
+    text += body.slice(eol + 2, eol + 2 + size);
+    assert.equal(body.slice(eol + 2 + size, eol + 4 + size), '\r\n', 'chunk end');
+    at = eol + 4 + size;
+  }
+  return { text, complete: false };
+}
+
+for (const version of ['1.1', '1.0']) {
+  test(`an HTTP/${version} client gets well-formed NDJSON ${version === '1.1' ? 'chunks, ended by the last chunk' : 'until the connection closes'}`, async () => {
+    const t = await buildTestApp();
+    const deadline = AbortSignal.timeout(20_000);
+    let closed = false;
+    try {
+      await t.seed();
+      const { port } = new URL(await listening(t));
+      const socket = connect({ host: '127.0.0.1', port: Number(port) });
+      let raw = '';
+      const seen = (text: string) =>
+        new Promise<void>((resolve, reject) => {
+          const check = () => raw.includes(text) && (socket.off('data', check), resolve());
+          socket.on('data', check);
+          deadline.addEventListener('abort', () => reject(new Error(`no "${text}" in ${JSON.stringify(raw)}`)), { once: true });
+          check();
+        });
+      socket.on('data', (b: Buffer) => (raw += b.toString('utf8')));
+      const ended = once(socket, 'close');
+      socket.write(`GET /v1/watch?kinds=vm HTTP/${version}\r\nHost: x\r\nAccept: application/x-ndjson\r\nAuthorization: ${t.auth.authorization}\r\n\r\n`);
+      await seen('bookmark');
+      const vm = await createVm(t, 'raw-1');
+      await seen('raw-1');
+      await t.close();
+      closed = true;
+      await ended;
+      const [head, body] = [raw.slice(0, raw.indexOf('\r\n\r\n')), raw.slice(raw.indexOf('\r\n\r\n') + 4)];
+      assert.match(head, new RegExp(`^HTTP/1.1 200 OK`));
+      assert.equal(/transfer-encoding: chunked/i.test(head), version === '1.1');
+      const { text, complete } = version === '1.1' ? dechunk(body) : { text: body, complete: true };
+      assert.ok(complete, 'the stream ended with the last chunk');
+      const events = text.trim().split('\n').map((l) => JSON.parse(l) as WatchEvent);
+      assert.deepEqual(events.map((e) => e.type), ['bookmark', 'put']);
+      assert.deepEqual(events[1]!.type === 'put' && events[1]!.object, vm);
+    } finally {
+      if (!closed) await t.close();
+    }
+  });
+}

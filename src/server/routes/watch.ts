@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError, invalid } from '../../api/errors.ts';
@@ -62,24 +63,47 @@ interface Framing {
 const sse: Framing = { contentType: 'text/event-stream; charset=utf-8', frame: (json, rev) => `id: ${rev}\ndata: ${json}\n\n` };
 const ndjson: Framing = { contentType: 'application/x-ndjson; charset=utf-8', frame: (json) => `${json}\n` };
 
-async function write(res: ServerResponse, text: string, signal: AbortSignal): Promise<void> {
-  if (!res.write(text)) await once(res, 'drain', { signal });
+const crlf = Buffer.from('\r\n');
+
+/** Where one stream's bytes go, and whether they must arrive framed as HTTP/1.1 chunks. */
+interface Sink {
+  chunked: boolean;
+  /** Writes; a promise only when the socket pushes back, so a watcher that keeps up costs no extra tick. */
+  send(bytes: Buffer): Promise<unknown> | undefined;
+}
+
+/**
+ * A chunked response on a real socket (headers already flushed) gets its
+ * events pre-framed as chunks, straight on the socket: one shared Buffer and
+ * one write per watcher, where `res.write` sends four pieces through a corked
+ * tick. Anything else (HTTP/1.0, injected requests) writes through `res`.
+ */
+function sinkOf(res: ServerResponse, signal: AbortSignal): Sink {
+  const socket = res.socket;
+  if (res.chunkedEncoding && socket instanceof Socket) {
+    return { chunked: true, send: (b) => (socket.write(b) ? undefined : once(socket, 'drain', { signal })) };
+  }
+  return { chunked: false, send: (b) => (res.write(b) ? undefined : once(res, 'drain', { signal })) };
+}
+
+/** One event's bytes for a stream: framed text, wrapped as an HTTP/1.1 chunk when the stream is chunked. */
+function encode(text: string, chunked: boolean): Buffer {
+  const body = Buffer.from(text);
+  return chunked ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, crlf]) : body;
 }
 
 /**
  * `GET /v1/watch`: every change after a revision as SSE or NDJSON.
  * Problems (unknown kind, future or compacted revision) are answered as a
- * normal JSON error before the stream starts. One event is serialized once
- * and the same text goes to every watcher, so a write costs each watcher
- * only its filter and a socket write.
+ * normal JSON error before the stream starts. One event is serialized and
+ * encoded once and the same bytes go to every watcher (the store matches
+ * filters once per distinct filter), so a write costs each watcher only a
+ * socket write.
  */
 export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void {
   const { store, authorizer, clock, logger } = deps;
-  // One event object reaches every watcher; each framing serializes it once.
-  const framed = new Map<Framing, WeakMap<object, string>>([
-    [sse, new WeakMap()],
-    [ndjson, new WeakMap()],
-  ]);
+  // One event object reaches every watcher; each framing (SSE or NDJSON, chunked or not) encodes it once.
+  const framed = new Map<string, WeakMap<object, Buffer>>();
   // Masked copies of events, shared by every watcher that may not read private values.
   const masked = new WeakMap<object, WatchEvent>();
   const maskedOf = (ev: WatchEvent): WatchEvent => {
@@ -92,11 +116,13 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
     }
     return m;
   };
-  const frameOf = (framing: Framing, ev: WatchEvent): string => {
-    const cache = framed.get(framing)!;
+  const frameOf = (framing: Framing, chunked: boolean, ev: WatchEvent): Buffer => {
+    const key = `${framing.contentType}${chunked ? ';chunked' : ''}`;
+    let cache = framed.get(key);
+    if (cache === undefined) framed.set(key, (cache = new WeakMap()));
     let s = cache.get(ev);
     if (s === undefined) {
-      s = framing.frame(JSON.stringify(ev), ev.revision);
+      s = encode(framing.frame(JSON.stringify(ev), ev.revision), chunked);
       cache.set(ev, s);
     }
     return s;
@@ -151,12 +177,11 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
       deps.shutdown.addEventListener('abort', stop, { once: true });
       reply.hijack();
       res.writeHead(200, { 'content-type': framing.contentType, 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+      res.flushHeaders();
+      const sink = sinkOf(res, abort.signal);
       deps.watchers.inc();
       let last = from;
-      const bookmark = () => {
-        const json = JSON.stringify({ type: 'bookmark', revision: last });
-        return write(res, framing.frame(json, last), abort.signal);
-      };
+      const bookmark = () => sink.send(encode(framing.frame(JSON.stringify({ type: 'bookmark', revision: last }), last), sink.chunked));
       const bookmarks = (async () => {
         while (!abort.signal.aborted) {
           await clock.sleep(deps.bookmarkMs, abort.signal);
@@ -167,7 +192,8 @@ export function registerWatchRoute(app: FastifyInstance, deps: WatchDeps): void 
         await bookmark();
         for await (const ev of store.watch(query, abort.signal)) {
           last = Math.max(last, ev.revision);
-          await write(res, frameOf(framing, shown(ev)), abort.signal);
+          const pushedBack = sink.send(frameOf(framing, sink.chunked, shown(ev)));
+          if (pushedBack) await pushedBack;
         }
       } catch (e) {
         if (!abort.signal.aborted) {
