@@ -9,7 +9,7 @@ import { objectId } from '../../base/ids.ts';
 import { checkObject, checkStatus, refProject, type CheckLookup } from '../check-object.ts';
 import { fieldChanges, indexedFields, statusFields } from '../fields.ts';
 import { decodeContinue, encodeContinue, listSql } from '../list-sql.ts';
-import { canonicalJson, sameContent } from '../same-content.ts';
+import { sameContent, sameJson } from '../same-content.ts';
 import {
   defaultCompactionPolicy,
   type AuditQuery,
@@ -383,7 +383,7 @@ export class SqliteStore implements Store {
    */
   private writeStatus(ref: ObjectRef, status: Record<string, unknown>, meta: WriteMeta): Outcome<AnyObject> {
     const { def, current } = this.current(ref, meta);
-    if (canonicalJson(current.status) === canonicalJson(status)) return { result: current };
+    if (sameJson(current.status, status)) return { result: current };
     checkStatus(def, status);
     const doc: AnyObject = {
       ...current,
