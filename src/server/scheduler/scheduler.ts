@@ -95,10 +95,18 @@ export class Scheduler {
     return Math.min(nodes.revision, mts.revision, images.revision, vms.revision);
   }
 
+  /** One list + watch; a failed batch commit ends it (and its watch), so that the next session relists. */
   private async session(signal: AbortSignal): Promise<void> {
     const from = await this.load();
-    const events = this.deps.store.watch({ kinds: ['vm', 'node', 'machine-type', 'image'], fromRevision: from }, signal);
-    const pump = this.drain(signal);
+    const ac = new AbortController();
+    const stop = () => ac.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    let failure: unknown;
+    const events = this.deps.store.watch({ kinds: ['vm', 'node', 'machine-type', 'image'], fromRevision: from }, ac.signal);
+    const pump = this.drain(ac.signal).catch((e: unknown) => {
+      failure = e;
+      ac.abort();
+    });
     try {
       for await (const ev of events) {
         if (ev.type === 'bookmark') continue;
@@ -125,9 +133,12 @@ export class Scheduler {
         this.wake?.();
       }
     } finally {
+      signal.removeEventListener('abort', stop);
+      ac.abort();
       this.wake?.();
       await pump;
     }
+    if (failure) throw failure;
   }
 
   private forget(id: string): void {
@@ -204,7 +215,13 @@ export class Scheduler {
   /** Commits a batch of decisions in one store call; a VM that changed or went away meanwhile is simply looked at again. */
   private async bind(decisions: Decision[]): Promise<void> {
     if (!decisions.length) return;
-    const results = await this.deps.store.updateStatuses(decisions.map((d) => d.write), author);
+    let results;
+    try {
+      results = await this.deps.store.updateStatuses(decisions.map((d) => d.write), author);
+    } catch (e) {
+      for (const d of decisions) if (d.placed) this.forget(d.write.ref.idOrName);
+      throw e;
+    }
     const committed = performance.now();
     let failure: ApiError | undefined;
     results.forEach((r, i) => {
