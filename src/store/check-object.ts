@@ -66,3 +66,12 @@ export function checkObject(
   }
   return refs.filter((r) => !(r.kind === def.kind && r.name === doc.name));
 }
+
+/**
+ * Validates a status write: the status schema alone, since labels, metadata,
+ * spec and references are those of the stored, already checked version.
+ */
+export function checkStatus(def: KindDef, status: Record<string, unknown>): void {
+  const details = schemaErrors(def.status, status, '/status');
+  if (details.length) throw invalidWith(def.kind, details);
+}

@@ -166,6 +166,68 @@ export function storeConformance(name: string, open: () => Promise<StoreHarness>
       await rejectsWith(store.updateStatus({ kind: 'vm', idOrName: 'web-1' }, { phase: 'dancing' }, by), 'invalid', '/status/phase');
     });
 
+    test('a batch of status writes fails only its refused items and spends one revision per change, in order', async () => {
+      const [a, b, c] = await Promise.all(['batch-a', 'batch-b', 'batch-c'].map((n) => store.create(vm(n), by)));
+      const rev = await store.revision();
+      const results = await store.updateStatuses(
+        [
+          { ref: { kind: 'vm', idOrName: a!.id }, status: { phase: 'scheduled', node: 'n1' }, ifRevision: a!.revision },
+          { ref: { kind: 'vm', idOrName: 'batch-b' }, status: { phase: 'scheduled' }, ifRevision: b!.revision - 1 },
+          { ref: { kind: 'vm', idOrName: 'batch-c' }, status: { phase: 'dancing' } },
+          { ref: { kind: 'vm', idOrName: 'batch-missing' }, status: { phase: 'provisioning' } },
+          { ref: { kind: 'vm', idOrName: 'batch-c' }, status: c!.status },
+          { ref: { kind: 'vm', idOrName: 'batch-c' }, status: { phase: 'provisioning' } },
+        ],
+        { author: 'batcher', reason: 'placed' },
+      );
+      assert.deepEqual(results.map((r) => (r.ok ? r.object.revision - rev : r.error.code)), [1, 'precondition_failed', 'invalid', 'not_found', c!.revision - rev, 2]);
+      const refused = results[2]!;
+      assert.ok(!refused.ok && refused.error.details?.some((d) => d.path === '/status/phase'));
+      assert.equal(await store.revision(), rev + 2);
+      assert.equal((await store.get({ kind: 'vm', idOrName: 'batch-b' })).revision, b!.revision, 'a refused item changes nothing');
+      const h = await store.history({ kind: 'vm', idOrName: 'batch-a' }, { limit: 1 });
+      assert.deepEqual([h.items[0]!.author, h.items[0]!.reason, h.items[0]!.object.status], ['batcher', 'placed', { phase: 'scheduled', node: 'n1' }]);
+      assert.deepEqual(await store.updateStatuses([], by), []);
+      const placed = await store.list({ kind: 'vm', where: [parseFieldFilter('status.node=n1')] });
+      assert.deepEqual(placed.items.map((o) => o.name), ['batch-a'], 'the field index follows a batched status write');
+    });
+
+    test('a batch of status writes gives the same versions, history and watch events as single writes', async () => {
+      const single = await Promise.all([0, 1, 2].map((i) => store.create(vm(`one-${i}`, { labels: { pair: 'one' } }), by)));
+      const batched = await Promise.all([0, 1, 2].map((i) => store.create(vm(`many-${i}`, { labels: { pair: 'many' } }), by)));
+      const statuses = [{ phase: 'scheduled', node: 'n1' }, { phase: 'scheduled', node: 'n2' }, { phase: 'provisioning' }];
+      const meta = { author: 'placer', reason: 'compare' };
+      const ac = new AbortController();
+      const watch = (pair: string, from: number) => collect(store.watch({ kinds: ['vm'], selector: parseSelector(`pair=${pair}`), fromRevision: from }, ac.signal), 2);
+      const fromOne = await store.revision();
+      const oneEvents = watch('one', fromOne);
+      const ones: unknown[] = [];
+      for (const [i, o] of single.entries()) {
+        const ifRevision = i === 1 ? o.revision - 1 : o.revision;
+        ones.push(await store.updateStatus({ kind: 'vm', idOrName: o.id }, statuses[i]!, { ...meta, ifRevision }).catch((e: ApiError) => e.code));
+      }
+      const fromMany = await store.revision();
+      const manyEvents = watch('many', fromMany);
+      const many = await store.updateStatuses(
+        batched.map((o, i) => ({ ref: { kind: 'vm', idOrName: o.id }, status: statuses[i]!, ifRevision: i === 1 ? o.revision - 1 : o.revision })),
+        meta,
+      );
+      const [gotOne, gotMany] = await Promise.all([oneEvents, manyEvents]);
+      ac.abort();
+      const shape = (o: AnyObject, from: number) => ({ revision: o.revision - from, status: o.status, updatedBy: o.updatedBy });
+      assert.deepEqual(
+        many.map((r) => (r.ok ? shape(r.object, fromMany) : r.error.code)),
+        ones.map((r) => (typeof r === 'string' ? r : shape(r as AnyObject, fromOne))),
+      );
+      const events = (got: WatchEvent[], from: number) => got.map((e) => (e.type === 'bookmark' ? e.type : [e.type, shape(e.object, from)]));
+      assert.deepEqual(events(gotMany, fromMany), events(gotOne, fromOne));
+      for (const i of [0, 1, 2]) {
+        const [ho, hm] = await Promise.all([store.history({ kind: 'vm', idOrName: single[i]!.id }), store.history({ kind: 'vm', idOrName: batched[i]!.id })]);
+        const entries = (h: typeof ho, from: number) => h.items.map((e) => [e.op, e.author, e.reason, e.revision > from ? shape(e.object, from) : 'before']);
+        assert.deepEqual(entries(hm, fromMany), entries(ho, fromOne));
+      }
+    });
+
     test('history keeps every version with author and reason; get reads any revision, also after delete', async () => {
       const v1 = await store.create(vm('hist', { labels: { v: '1' } }), { author: 'alice', reason: 'create it' });
       const v2 = await store.update({ kind: 'vm', idOrName: 'hist' }, { labels: { v: '2' }, metadata: {}, spec: v1.spec }, { author: 'bob', reason: 'relabel' });

@@ -17,6 +17,13 @@ export function indexedFields(doc: Pick<AnyObject, 'labels' | 'metadata' | 'spec
   return out;
 }
 
+/** The `status.` rows of the field index alone: a status write changes no other row. */
+export function statusFields(status: Record<string, unknown>): [path: string, value: string][] {
+  const out: [string, string][] = [];
+  walk(status, 'status', 1, out);
+  return out;
+}
+
 const segment = /^[A-Za-z0-9_-]{1,128}$/;
 
 function walk(value: unknown, path: string, depth: number, out: [string, string][]): void {

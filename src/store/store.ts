@@ -1,3 +1,4 @@
+import type { ApiError } from '../api/errors.ts';
 import type { AnyObject, Labels, Metadata } from '../api/object.ts';
 import type { FieldFilter } from '../api/field-filter.ts';
 import type { Selector } from '../api/selector.ts';
@@ -35,6 +36,17 @@ export interface UpdateInput {
   metadata: Metadata;
   spec: Record<string, unknown>;
 }
+
+/** One item of a batch of status writes. */
+export interface StatusWrite {
+  ref: ObjectRef;
+  status: Record<string, unknown>;
+  /** If-Match for this item alone: a stale one fails only this item. */
+  ifRevision?: number;
+}
+
+/** The outcome of one item of a batch of status writes. */
+export type StatusResult = { ok: true; object: AnyObject } | { ok: false; error: ApiError };
 
 export interface ListQuery {
   kind: string;
@@ -132,6 +144,13 @@ export interface Store {
   update(ref: ObjectRef, input: UpdateInput, meta: WriteMeta): Promise<AnyObject>;
   /** Replaces status only. */
   updateStatus(ref: ObjectRef, status: Record<string, unknown>, meta: WriteMeta): Promise<AnyObject>;
+  /**
+   * Replaces the status of many objects in one commit, with the history and
+   * watch events of as many `updateStatus` calls in this order; a refused
+   * item (stale If-Match, invalid, not found) fails alone, a store failure
+   * fails the call.
+   */
+  updateStatuses(writes: StatusWrite[], meta: Omit<WriteMeta, 'ifRevision'>): Promise<StatusResult[]>;
   /** Deletes; `conflict` while other objects reference it. Returns the last version. */
   delete(ref: ObjectRef, meta: WriteMeta): Promise<AnyObject>;
   /** The live object, or (with `atRevision`) the version current at that revision. */

@@ -148,3 +148,35 @@ test('binding batches grow while they commit within the latency budget, shrink w
   for (let i = 0; i < 200; i++) size = nextBatchSize(size, 500);
   assert.equal(size, 64);
 });
+
+test('a batch whose commit fails is decided again after the scheduler relists, without the capacity it had taken', async () => {
+  const store = new SqliteStore({ path: ':memory:' });
+  await seedBasics(store);
+  await store.create({ kind: 'site', name: 'a', spec: {} }, by);
+  await store.create(node('one-cpu', 1), by);
+  let failures = 0;
+  // The first batch commit fails as a full disk would; everything else goes to the real store.
+  const failing = new Proxy(store, {
+    get(target, key) {
+      if (key === 'updateStatuses' && failures === 0)
+        return async () => {
+          failures++;
+          throw new Error('disk I/O error');
+        };
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const ac = new AbortController();
+  const run = new Scheduler({ store: failing, logger: silentLogger(), clock: systemClock }).run(ac.signal);
+  try {
+    await store.create(vm('survivor'), by);
+    const placed = await objectWhen(store, { kind: 'vm', name: 'survivor' }, (v) => v.status.phase === 'scheduled', 5000);
+    assert.equal(placed.status.node, 'one-cpu', 'the failed attempt left the only CPU free');
+    assert.equal(failures, 1);
+  } finally {
+    ac.abort();
+    await run;
+    await store.close();
+  }
+});

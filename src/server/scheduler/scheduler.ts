@@ -6,7 +6,7 @@ import type { AnyObject, Condition } from '../../api/object.ts';
 import type { Clock } from '../../base/clock.ts';
 import type { Logger } from '../../base/logger.ts';
 import { listAll } from '../../store/list-all.ts';
-import type { Store } from '../../store/store.ts';
+import type { StatusWrite, Store } from '../../store/store.ts';
 import { Placement, type NodeInfo, type PlacementRequest } from './placement.ts';
 import { runRestarting } from './run-restarting.ts';
 
@@ -37,6 +37,13 @@ export function nodeInfo(doc: AnyObject): NodeInfo {
 interface Bound {
   node: string;
   req: PlacementRequest;
+}
+
+/** A decision waiting for its commit: the status write, the node it binds to (if placed), and when it was made. */
+interface Decision {
+  write: StatusWrite;
+  placed: boolean;
+  decided: number;
 }
 
 /**
@@ -88,10 +95,18 @@ export class Scheduler {
     return Math.min(nodes.revision, mts.revision, images.revision, vms.revision);
   }
 
+  /** One list + watch; a failed batch commit ends it (and its watch), so that the next session relists. */
   private async session(signal: AbortSignal): Promise<void> {
     const from = await this.load();
-    const events = this.deps.store.watch({ kinds: ['vm', 'node', 'machine-type', 'image'], fromRevision: from }, signal);
-    const pump = this.drain(signal);
+    const ac = new AbortController();
+    const stop = () => ac.abort();
+    signal.addEventListener('abort', stop, { once: true });
+    let failure: unknown;
+    const events = this.deps.store.watch({ kinds: ['vm', 'node', 'machine-type', 'image'], fromRevision: from }, ac.signal);
+    const pump = this.drain(ac.signal).catch((e: unknown) => {
+      failure = e;
+      ac.abort();
+    });
     try {
       for await (const ev of events) {
         if (ev.type === 'bookmark') continue;
@@ -118,9 +133,12 @@ export class Scheduler {
         this.wake?.();
       }
     } finally {
+      signal.removeEventListener('abort', stop);
+      ac.abort();
       this.wake?.();
       await pump;
     }
+    if (failure) throw failure;
   }
 
   private forget(id: string): void {
@@ -189,12 +207,34 @@ export class Scheduler {
         if (batch.length === this.batchSize) break;
       }
       const started = performance.now();
-      await Promise.all(batch.map((vm) => this.decide(vm)));
+      await this.bind(batch.map((vm) => this.decide(vm)).filter((d) => d !== undefined));
       if (batch.length === this.batchSize) this.batchSize = nextBatchSize(this.batchSize, performance.now() - started);
     }
   }
 
-  private async decide(vm: AnyObject): Promise<void> {
+  /** Commits a batch of decisions in one store call; a VM that changed or went away meanwhile is simply looked at again. */
+  private async bind(decisions: Decision[]): Promise<void> {
+    if (!decisions.length) return;
+    let results;
+    try {
+      results = await this.deps.store.updateStatuses(decisions.map((d) => d.write), author);
+    } catch (e) {
+      for (const d of decisions) if (d.placed) this.forget(d.write.ref.idOrName);
+      throw e;
+    }
+    const committed = performance.now();
+    let failure: ApiError | undefined;
+    results.forEach((r, i) => {
+      const d = decisions[i]!;
+      if (r.ok) return this.deps.observeCommit?.(committed - d.decided);
+      if (d.placed) this.forget(d.write.ref.idOrName);
+      if (r.error.code !== 'precondition_failed' && r.error.code !== 'not_found') failure ??= r.error;
+    });
+    if (failure) throw failure;
+  }
+
+  /** Places a VM in the bin state, or says why not; the status to write, undefined when there is nothing to write. */
+  private decide(vm: AnyObject): Decision | undefined {
     const addressless = addressWait(vm);
     if (addressless === '') return;
     const req = this.request(vm);
@@ -219,15 +259,11 @@ export class Scheduler {
       if (status.phase === 'pending' && old?.status === 'false' && old.message === result.reason) return;
       next = { ...status, phase: 'pending', conditions: withCondition(status.conditions, cond) };
     }
-    const decided = performance.now();
-    try {
-      await this.deps.store.updateStatus({ kind: 'vm', idOrName: vm.id }, next as Record<string, unknown>, { ...author, ifRevision: vm.revision });
-      this.deps.observeCommit?.(performance.now() - decided);
-    } catch (e) {
-      if (result.ok) this.forget(vm.id);
-      if (e instanceof ApiError && (e.code === 'precondition_failed' || e.code === 'not_found')) return;
-      throw e;
-    }
+    return {
+      write: { ref: { kind: 'vm', idOrName: vm.id }, status: next as Record<string, unknown>, ifRevision: vm.revision },
+      placed: result.ok,
+      decided: performance.now(),
+    };
   }
 }
 

@@ -6,10 +6,10 @@ import type { AnyObject } from '../../api/object.ts';
 import type { AuditEntry, HistoryList, ObjectList, WatchEvent } from '../../api/wire.ts';
 import { systemClock, type Clock } from '../../base/clock.ts';
 import { objectId } from '../../base/ids.ts';
-import { checkObject, refProject, type CheckLookup } from '../check-object.ts';
-import { fieldChanges, indexedFields } from '../fields.ts';
+import { checkObject, checkStatus, refProject, type CheckLookup } from '../check-object.ts';
+import { fieldChanges, indexedFields, statusFields } from '../fields.ts';
 import { decodeContinue, encodeContinue, listSql } from '../list-sql.ts';
-import { canonicalJson, sameContent } from '../same-content.ts';
+import { sameContent, sameJson } from '../same-content.ts';
 import {
   defaultCompactionPolicy,
   type AuditQuery,
@@ -19,6 +19,8 @@ import {
   type ListQuery,
   type ObjectRef,
   type Store,
+  type StatusResult,
+  type StatusWrite,
   type StoredObject,
   type UpdateInput,
   type WatchQuery,
@@ -178,6 +180,38 @@ export class SqliteStore implements Store {
     });
   }
 
+  /**
+   * Queues several writes into the same group commit, each in its own
+   * savepoint; an `ApiError` fails only its own item, any other error the call.
+   */
+  private writeEach<T>(runs: (() => Outcome<T>)[]): Promise<({ ok: true; result: T } | { ok: false; error: ApiError })[]> {
+    return new Promise((resolve, reject) => {
+      const results: ({ ok: true; result: T } | { ok: false; error: ApiError })[] = new Array(runs.length);
+      let left = runs.length;
+      let failed = false;
+      const settle = (i: number, r: { ok: true; result: T } | { ok: false; error: ApiError }) => {
+        results[i] = r;
+        if (--left === 0 && !failed) resolve(results);
+      };
+      if (!left) return resolve(results);
+      runs.forEach((run, i) =>
+        this.pending.push({
+          run,
+          resolve: (result) => settle(i, { ok: true, result: result as T }),
+          reject: (error) => {
+            if (error instanceof ApiError) return settle(i, { ok: false, error });
+            if (!failed) reject(error);
+            failed = true;
+          },
+        }),
+      );
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
   private flush(): void {
     this.flushScheduled = false;
     const batch = this.pending;
@@ -261,16 +295,19 @@ export class SqliteStore implements Store {
 
   /**
    * Brings the field index of an object from `before` (absent on create) to
-   * `doc`, touching only rows that changed; `refs` (absent when the spec did
-   * not change) replaces its references.
+   * `doc`, touching only rows that changed; `refs` replaces its references.
    */
-  private index(def: KindDef, doc: AnyObject, refs: Reference[] | undefined, before?: AnyObject): void {
-    const { added, removed } = fieldChanges(before ? indexedFields(before) : [], indexedFields(doc));
-    if (removed.length) this.stmt.dropFields.run(def.kind, doc.id, JSON.stringify(removed));
-    if (added.length) this.stmt.insertFields.run(def.kind, doc.id, JSON.stringify(added));
-    if (!refs) return;
+  private index(def: KindDef, doc: AnyObject, refs: Reference[], before?: AnyObject): void {
+    this.reindex(def.kind, doc.id, before ? indexedFields(before) : [], indexedFields(doc));
     if (before) this.stmt.deleteRefs.run(doc.id);
     for (const r of refs) this.stmt.insertRef.run(r.kind, refProject(kindDef(r.kind), doc.project), r.name, doc.id);
+  }
+
+  /** Turns an object's field index rows `before` into `after`, in at most two statements. */
+  private reindex(kind: string, id: string, before: [string, string][], after: [string, string][]): void {
+    const { added, removed } = fieldChanges(before, after);
+    if (removed.length) this.stmt.dropFields.run(kind, id, JSON.stringify(removed));
+    if (added.length) this.stmt.insertFields.run(kind, id, JSON.stringify(added));
   }
 
   create(input: CreateInput, meta: WriteMeta): Promise<AnyObject> {
@@ -305,25 +342,16 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Writes a new version with labels, metadata and spec replaced and fully checked; no change spends no revision. */
   update(ref: ObjectRef, input: UpdateInput, meta: WriteMeta): Promise<AnyObject> {
-    return this.rewrite(ref, meta, (current) =>
-      sameContent(current, input) ? undefined : { labels: input.labels, metadata: input.metadata, spec: input.spec },
-    );
-  }
-
-  updateStatus(ref: ObjectRef, status: Record<string, unknown>, meta: WriteMeta): Promise<AnyObject> {
-    return this.rewrite(ref, meta, (current) => (canonicalJson(current.status) === canonicalJson(status) ? undefined : { status }));
-  }
-
-  /** Writes a new version of a live object with `change` applied; no change (undefined) spends no revision. */
-  private rewrite(ref: ObjectRef, meta: WriteMeta, change: (current: AnyObject) => Partial<AnyObject> | undefined): Promise<AnyObject> {
     return this.write(() => {
       const { def, current } = this.current(ref, meta);
-      const fields = change(current);
-      if (!fields) return { result: current };
+      if (sameContent(current, input)) return { result: current };
       const doc: AnyObject = {
         ...current,
-        ...fields,
+        labels: input.labels,
+        metadata: input.metadata,
+        spec: input.spec,
         revision: this.rev + 1,
         updatedAt: new Date(this.clock.now()).toISOString(),
         updatedBy: meta.author,
@@ -332,9 +360,43 @@ export class SqliteStore implements Store {
       this.rev = doc.revision;
       const json = JSON.stringify(doc);
       this.stmt.updateObject.run(doc.revision, json, doc.id);
-      this.index(def, doc, fields.spec ? refs : undefined, current);
+      this.index(def, doc, refs, current);
       return this.record('put', doc, json, meta);
     });
+  }
+
+  updateStatus(ref: ObjectRef, status: Record<string, unknown>, meta: WriteMeta): Promise<AnyObject> {
+    return this.write(() => this.writeStatus(ref, status, meta));
+  }
+
+  async updateStatuses(writes: StatusWrite[], meta: Omit<WriteMeta, 'ifRevision'>): Promise<StatusResult[]> {
+    const results = await this.writeEach(
+      writes.map((w) => () => this.writeStatus(w.ref, w.status, w.ifRevision === undefined ? meta : { ...meta, ifRevision: w.ifRevision })),
+    );
+    return results.map((r) => (r.ok ? { ok: true, object: r.result } : r));
+  }
+
+  /**
+   * A new version with only the status replaced: checked against the status
+   * schema alone, only its changed `status.` index rows rewritten, references
+   * left as they are; no change spends no revision.
+   */
+  private writeStatus(ref: ObjectRef, status: Record<string, unknown>, meta: WriteMeta): Outcome<AnyObject> {
+    const { def, current } = this.current(ref, meta);
+    if (sameJson(current.status, status)) return { result: current };
+    checkStatus(def, status);
+    const doc: AnyObject = {
+      ...current,
+      status,
+      revision: this.rev + 1,
+      updatedAt: new Date(this.clock.now()).toISOString(),
+      updatedBy: meta.author,
+    };
+    this.rev = doc.revision;
+    const json = JSON.stringify(doc);
+    this.stmt.updateObject.run(doc.revision, json, doc.id);
+    this.reindex(def.kind, doc.id, statusFields(current.status), statusFields(status));
+    return this.record('put', doc, json, meta);
   }
 
   delete(ref: ObjectRef, meta: WriteMeta): Promise<AnyObject> {
