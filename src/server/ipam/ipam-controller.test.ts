@@ -37,7 +37,8 @@ test('free VNIs skip those in specs and statuses', () => {
   assert.equal(freeVni([n({ vni: 1 }), n({}, { vni: 2 }), n({ vni: 4 })]), 3);
 });
 
-test('the controller gives networks a VNI and NICs addresses, holds a VM when the pool is dry, and frees addresses on delete', async (t) => {
+/** A store with the default project, a machine type and an image; closed (and the controller stopped) after the test. */
+async function seededStore(t: { after(fn: () => Promise<void>): void }) {
   const store = new SqliteStore({ path: ':memory:' });
   await ensureDefaultProject(store);
   const stop = new AbortController();
@@ -47,6 +48,11 @@ test('the controller gives networks a VNI and NICs addresses, holds a VM when th
   });
   await store.create({ kind: 'machine-type', name: 'small', spec: { cpus: 1, memoryMiB: 512, diskGiB: 1 } }, by);
   await store.create({ kind: 'image', name: 'debian', spec: { arch: 'x86_64' } }, by);
+  return { store, stop };
+}
+
+test('the controller gives networks a VNI and NICs addresses, holds a VM when the pool is dry, and frees addresses on delete', async (t) => {
+  const { store, stop } = await seededStore(t);
   await store.create({ kind: 'network', name: 'tiny', spec: { ipv4: { subnet: '10.5.0.0/24', dhcp: { start: '10.5.0.10', end: '10.5.0.11' } } } }, by);
   const vm = (name: string, nics: unknown[]) => store.create({ kind: 'vm', name, spec: { image: 'debian', machineType: 'small', nics } }, by);
   await vm('a', [{ network: 'tiny' }, { network: 'tiny', ipv4: '10.5.0.50' }]);
@@ -106,15 +112,7 @@ test('a static address outside its network, or a gateway VM on another network, 
 });
 
 test('a VM that lets go of an address, not only a deleted one, lets a waiting VM have it', async (t) => {
-  const store = new SqliteStore({ path: ':memory:' });
-  await ensureDefaultProject(store);
-  const stop = new AbortController();
-  t.after(async () => {
-    stop.abort();
-    await store.close();
-  });
-  await store.create({ kind: 'machine-type', name: 'small', spec: { cpus: 1, memoryMiB: 512, diskGiB: 1 } }, by);
-  await store.create({ kind: 'image', name: 'debian', spec: { arch: 'x86_64' } }, by);
+  const { store, stop } = await seededStore(t);
   await store.create({ kind: 'network', name: 'one', spec: { ipv4: { subnet: '10.6.0.0/24', dhcp: { start: '10.6.0.10', end: '10.6.0.10' } } } }, by);
   const spec = (nics: unknown[]) => ({ image: 'debian', machineType: 'small', nics });
   await store.create({ kind: 'vm', name: 'a', spec: spec([{ network: 'one', ipv4: '10.6.0.10' }]) }, by);
