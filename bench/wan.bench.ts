@@ -14,8 +14,9 @@
  *      and 24 h simulated by moving both sides' injected clocks: VM restarts,
  *      duplicates, evictions, and heal → converged.
  *
- * Usage (root): node --import tsx bench/wan.bench.ts [agents] [vms per agent] [long partition s] [liveness]   (default 4 60 0)
- * `liveness` gives the agents request timeouts and a watch idle check (see livenessFetch).
+ * Usage (root): node --import tsx bench/wan.bench.ts [agents] [vms per agent] [long partition s] [plain]   (default 4 60 0)
+ * The agents use `crowd agent`'s request timeouts and watch idle check (agentLiveness) against the server's
+ * default bookmark interval; `plain` runs them without (plain fetch, bookmarks every 30 s), as before that fix.
  * The processes inside the namespaces are this file again, with `site` / `remote` as first argument.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -41,6 +42,7 @@ import { runLeaseMonitor } from '../src/server/scheduler/node-lease.ts';
 import { listAll } from '../src/store/list-all.ts';
 import { adminToken, BenchServer, by, countWhile, now, readyImage } from './bench-server.ts';
 import { ms, summarize } from './stats.ts';
+import { agentLiveness } from '../src/agent/main.ts';
 import { livenessFetch } from '../src/base/liveness-fetch.ts';
 import { delayProxy, WanLink } from './wan-link.ts';
 
@@ -50,8 +52,6 @@ const lossPercent = 5;
 /** As in src/server/main.ts. */
 const leaseMs = 40_000;
 const day = 24 * 3600 * 1000;
-/** With `liveness`: server bookmarks, the agents' request timeout and watch idle limit. */
-const livenessMs = { bookmark: 3000, request: 5000, idle: 10_000 };
 
 /** The system clock plus an offset both sides move together: a simulated long partition. */
 class OffsetClock implements Clock {
@@ -66,7 +66,7 @@ class OffsetClock implements Clock {
 
 /** Site → remote. */
 type ToRemote =
-  | { t: 'config'; targetHost: string; targetPort: number; agents: { node: string; credential: string }[]; liveness: boolean }
+  | { t: 'config'; targetHost: string; targetPort: number; agents: { node: string; credential: string }[]; plain: boolean }
   | { t: 'advance'; ms: number }
   | { t: 'credential'; node: string; credential: string }
   | { t: 'check' }
@@ -96,7 +96,7 @@ async function remote(): Promise<void> {
       if (err) entry.last = String(err).slice(0, 200);
     },
   });
-  const fetchFn = config.liveness ? livenessFetch(fetch, { requestMs: livenessMs.request, idleMs: livenessMs.idle }) : undefined;
+  const fetchFn = config.plain ? undefined : livenessFetch(fetch, agentLiveness);
   const drivers: FakeDriver[] = [];
   const stops: AbortController[] = [];
   const runs: Promise<void>[] = [];
@@ -188,15 +188,15 @@ interface SiteOptions {
   perAgent: number;
   /** A real partition of this many seconds besides 1, 10 and 60 (0: none). */
   longS: number;
-  /** Agents with request timeouts and a watch idle check (`livenessFetch`). */
-  liveness: boolean;
+  /** Agents without `crowd agent`'s request timeouts and watch idle check, and server bookmarks every 30 s. */
+  plain: boolean;
 }
 
 async function site(o: SiteOptions): Promise<void> {
   const link = new WanLink(o.tag);
   const dir = mkdtempSync(join(tmpdir(), 'crowd-bench-wan-'));
   const clock = new OffsetClock();
-  const server = new BenchServer(join(dir, 'crowd.db'), { host: link.serverIp, clock, ...(o.liveness ? { watchBookmarkMs: livenessMs.bookmark } : {}) });
+  const server = new BenchServer(join(dir, 'crowd.db'), { host: link.serverIp, clock, ...(o.plain ? { watchBookmarkMs: 30_000 } : {}) });
   const stop = new AbortController();
   let child: ChildProcess | undefined;
   try {
@@ -272,12 +272,12 @@ async function site(o: SiteOptions): Promise<void> {
     const toRemote = (m: ToRemote) => fromRemote.send(m);
     const check = () => new Promise<Extract<FromRemote, { t: 'check' }>>((r) => (checks.push(r), toRemote({ t: 'check' })));
     const ready = once(fromRemote, 'message');
-    toRemote({ t: 'config', targetHost: link.serverIp, targetPort: Number(new URL(server.url).port), agents, liveness: o.liveness });
+    toRemote({ t: 'config', targetHost: link.serverIp, targetPort: Number(new URL(server.url).port), agents, plain: o.plain });
     await ready;
 
     const total = o.agents * o.perAgent;
     console.log(`wan: ${o.agents} remote agents (fake driver, one process), ${total} VMs; link ${2 * oneWayMs} ms RTT (TCP proxy, ${oneWayMs} ms per chunk each way), ${lossPercent} % loss each way (nftables)`);
-    if (o.liveness) console.log(`  agents with liveness checks: requests time out after ${livenessMs.request / 1000} s, a watch after ${livenessMs.idle / 1000} s without a line; server bookmarks every ${livenessMs.bookmark / 1000} s`);
+    console.log(o.plain ? '  plain agents: no request timeout, no watch idle check; server bookmarks every 30 s' : `  agents as crowd agent: requests time out after ${agentLiveness.requestMs / 1000} s, a watch after ${agentLiveness.idleMs / 1000} s without a line; server bookmarks every 5 s`);
     let t = now();
     const allRunning = countWhile(store, (v) => v.status.phase === 'running', (n) => n === total);
     for (let i = 0; i < total; i++) await store.create({ kind: 'vm', name: `vm-${i}`, spec: { image: 'busybox', machineType: 'tiny' } }, by);
@@ -424,4 +424,4 @@ async function outer(o: Omit<SiteOptions, 'tag'>): Promise<void> {
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'remote') await remote();
 else if (mode === 'site') await site(JSON.parse(rest[0]!) as SiteOptions);
-else await outer({ agents: Number(mode ?? 4), perAgent: Number(rest[0] ?? 60), longS: Number(rest[1] ?? 0), liveness: rest[2] === 'liveness' });
+else await outer({ agents: Number(mode ?? 4), perAgent: Number(rest[0] ?? 60), longS: Number(rest[1] ?? 0), plain: rest[2] === 'plain' });

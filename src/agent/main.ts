@@ -61,8 +61,8 @@ export interface AgentMainOptions {
 }
 
 /** A fetch that trusts only the server certificate the join token named (none needed on plain loopback HTTP). */
-/** The server sends watch bookmarks every 5 s (src/server/app.ts): three missed ones mean the link is gone. */
-const agentLiveness = { requestMs: 10_000, idleMs: 15_000 };
+/** The server sends watch bookmarks every 5 s (src/server/app.ts): two missed ones mean the link is gone. */
+export const agentLiveness = { requestMs: 5_000, idleMs: 12_000 };
 
 function fetchFor(fingerprint: string | undefined): typeof fetch | undefined {
   return fingerprint ? pinnedFetch(fingerprint).fetch : undefined;

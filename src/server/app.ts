@@ -44,7 +44,7 @@ export interface AppDeps {
   clock?: Clock;
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit?: number;
-  /** How often a quiet watch stream gets a bookmark (default 5 s: agents take 15 s of silence for a dead link). */
+  /** How often a quiet watch stream gets a bookmark (default 5 s: agents take 12 s of silence for a dead link). */
   watchBookmarkMs?: number;
   /** PEM certificate and key: serve HTTPS. */
   https?: { cert: string; key: string };
