@@ -38,6 +38,7 @@ const cases: Case[] = [
   { name: 'a name that is not a DNS label', request: ({ auth }) => json(auth, 'POST', '/v1/vms', vm({ name: 'Web_2' })), status: 400, code: 'invalid', path: '/name' },
   { name: 'a duplicate name', request: ({ auth }) => json(auth, 'POST', '/v1/vms', vm()), status: 409, code: 'already_exists', path: '/name' },
   { name: 'a reference to a missing image', request: ({ auth }) => json(auth, 'POST', '/v1/vms', vm({ name: 'web-2' }, { image: 'nope' })), status: 400, code: 'invalid', path: '/spec/image' },
+  { name: 'an install mode not built yet', request: ({ auth }) => json(auth, 'POST', '/v1/vms', vm({ name: 'web-2' }, { install: { mode: 'self_install' } })), status: 400, code: 'invalid', path: '/spec/install/mode' },
   { name: 'a value outside the machine type\'s range', request: ({ auth }) => json(auth, 'POST', '/v1/vms', vm({ name: 'web-2' }, { resources: { cpus: 64 } })), status: 400, code: 'invalid', path: '/spec/resources/cpus' },
   { name: 'a body over the size limit', request: ({ auth }) => json(auth, 'POST', '/v1/vms', vm({ name: 'web-2', metadata: { blob: 'x'.repeat(1_100_000) } })), status: 413, code: 'too_large', path: '/' },
   { name: 'metadata over 64 KiB', request: ({ auth }) => json(auth, 'POST', '/v1/vms', vm({ name: 'web-2', metadata: { blob: 'x'.repeat(70_000) } })), status: 413, code: 'too_large', path: '/metadata' },

@@ -149,6 +149,9 @@ export type VmUpdate = Static<typeof VmUpdate>;
 function checkVm(raw: Record<string, unknown>): ErrorDetail[] {
   const spec = raw as VmSpec;
   const out: ErrorDetail[] = [];
+  // The schema names Ganeti's install modes; only "run" is built, so the others are refused rather than run as "run".
+  if (spec.install && spec.install.mode !== 'run')
+    out.push({ path: '/spec/install/mode', message: `"${spec.install.mode}" is not supported yet: only "run" (boot the image)` });
   const disks = new Set<string>();
   spec.disks?.forEach((d, i) => {
     if (disks.has(d.name)) out.push({ path: `/spec/disks/${i}/name`, message: `disk name "${d.name}" is used twice` });
