@@ -6,7 +6,7 @@
  * the `crowd` CLI. Busybox guests get addresses by DHCP, ping each other over
  * VXLAN and out through the host's NAT, a firewall edit opens a TCP port
  * without a restart, WAN packet loss does not break the overlay, a spoofed
- * source address is dropped, a killed agent comes back and re-adopts its
+ * source address or MAC is dropped, a killed agent comes back and re-adopts its
  * running guest, VXLAN follows the segment's members, a host's network goes
  * away with its last VM, a guest on another network cannot reach them, and
  * each host's metadata service answers every guest with its own instance id
@@ -147,6 +147,9 @@ test('guests on three hosts, each with its own crowd agent, share a network over
 
   // A guest sending from an address the server did not assign is dropped at its tap.
   assert.match(await s1.run(`ip addr add 10.77.0.200/24 dev eth0; ping -I 10.77.0.200 -c 2 -W 2 ${g2.ip} >/dev/null && echo SPOOF-OK || echo SPOOF-FAIL; ip addr del 10.77.0.200/24 dev eth0`), /SPOOF-FAIL/);
+  // …and so is one sending from a MAC it was not given, with its own address.
+  const macSpoof = await s1.run(`m=$(cat /sys/class/net/eth0/address); ip link set dev eth0 address 52:54:00:de:ad:01 && cat /sys/class/net/eth0/address; ping -c 2 -W 2 ${g2.ip} >/dev/null && echo SPOOF-OK || echo SPOOF-FAIL; ip link set dev eth0 address $m`);
+  assert.match(macSpoof, /52:54:00:de:ad:01[\s\S]*SPOOF-FAIL/, 'the MAC changed, and nothing got through');
   assert.match(await s1.run(`ping -c 1 -W 3 ${g2.ip} >/dev/null && echo PING-OK || echo PING-FAIL`), /PING-OK/);
 
   // Host a's agent is killed and started again: g1's QEMU runs on untouched (same pid, one boot), and the new agent adopts it.
