@@ -235,9 +235,10 @@ export class Agent {
       this.inflight.add(run);
     }
     const after = new Map((await this.o.driver.list()).map((i) => [i.id, i]));
+    const stepOf = new Map(steps.map((s) => [s.id, s]));
     for (const vm of vms) {
       if (this.locks.busy(vm.id)) continue;
-      const step = steps.find((s) => s.id === vm.id);
+      const step = stepOf.get(vm.id);
       this.report(vm, after.get(vm.id), step?.op === 'hold' ? step : undefined, this.nicsPending(vm, after.get(vm.id), desired.get(vm.id), net));
     }
     this.o.onPass?.(steps);
