@@ -30,6 +30,7 @@ import { replayThenLive, WatchHub } from '../watch-hub.ts';
 import { schema } from './schema.ts';
 import { SqliteCredentials, type CredentialMatch } from './sqlite-credentials.ts';
 import { WalCheckpointer } from './wal-checkpointer.ts';
+import { GroupCommit, type Outcome } from './group-commit.ts';
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -42,18 +43,6 @@ export interface SqliteStoreOptions {
   durability?: 'full' | 'process';
 }
 
-/** A queued write: its result, and the change to publish once it is committed (none for audit entries and no-ops). */
-interface Outcome<T> {
-  result: T;
-  event?: WatchEvent & { type: 'put' | 'delete' };
-}
-
-interface Pending {
-  run: () => Outcome<unknown>;
-  resolve: (o: unknown) => void;
-  reject: (e: unknown) => void;
-}
-
 type Row = { doc: string };
 type ListRow = Row & { project: string; name: string };
 type HistoryRow = { revision: number; op: 'put' | 'delete'; author: string; reason: string | null; time: string; doc: string };
@@ -62,7 +51,7 @@ const idPattern = /^[a-z]+_[0-9A-HJKMNP-TV-Z]{26}$/;
 
 /**
  * The embedded store: one SQLite file in WAL mode. Writes queue up and commit
- * together (group commit), each in its own savepoint so one failing write
+ * together (`GroupCommit`), each in its own savepoint so one failing write
  * leaves the others of its batch intact.
  */
 export class SqliteStore implements Store {
@@ -70,8 +59,7 @@ export class SqliteStore implements Store {
   private readonly clock: Clock;
   private readonly hub = new WatchHub();
   private rev: number;
-  private pending: Pending[] = [];
-  private flushScheduled = false;
+  private readonly commits: GroupCommit;
   private readonly stmt;
   private readonly credentials: SqliteCredentials;
   private checkpointer: WalCheckpointer | undefined;
@@ -132,14 +120,20 @@ export class SqliteStore implements Store {
       historyOf: db.prepare<[string, number, number], HistoryRow>(
         'SELECT revision, op, author, reason, time, doc FROM history WHERE id = ? AND revision < ? ORDER BY revision DESC LIMIT ?',
       ),
-      savepoint: db.prepare('SAVEPOINT w'),
-      release: db.prepare('RELEASE w'),
-      rollbackTo: db.prepare('ROLLBACK TO w'),
       insertAudit: db.prepare('INSERT INTO audit (doc) VALUES (?)'),
       listAudit: db.prepare<[number, number], { id: number; doc: string }>('SELECT id, doc FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?'),
     };
     this.rev = this.metaValue('revision');
     this.credentials = new SqliteCredentials(db);
+    this.commits = new GroupCommit(db, {
+      revision: () => this.rev,
+      setRevision: (rev) => (this.rev = rev),
+      persistRevision: (rev) => this.stmt.setMeta.run(rev, 'revision'),
+      committed: (events) => {
+        this.checkpointer?.committed();
+        for (const ev of events) this.hub.publish(ev);
+      },
+    });
   }
 
   /** Statements built per query (lists, watch replays), prepared once per distinct text. */
@@ -168,89 +162,6 @@ export class SqliteStore implements Store {
   }
 
   // ---- writes ---------------------------------------------------------------
-
-  /** Queues a write; all writes queued in one tick commit in one transaction. */
-  private write<T>(run: () => Outcome<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ run, resolve: resolve as (o: unknown) => void, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  /**
-   * Queues several writes into the same group commit, each in its own
-   * savepoint; an `ApiError` fails only its own item, any other error the call.
-   */
-  private writeEach<T>(runs: (() => Outcome<T>)[]): Promise<({ ok: true; result: T } | { ok: false; error: ApiError })[]> {
-    return new Promise((resolve, reject) => {
-      const results: ({ ok: true; result: T } | { ok: false; error: ApiError })[] = new Array(runs.length);
-      let left = runs.length;
-      let failed = false;
-      const settle = (i: number, r: { ok: true; result: T } | { ok: false; error: ApiError }) => {
-        results[i] = r;
-        if (--left === 0 && !failed) resolve(results);
-      };
-      if (!left) return resolve(results);
-      runs.forEach((run, i) =>
-        this.pending.push({
-          run,
-          resolve: (result) => settle(i, { ok: true, result: result as T }),
-          reject: (error) => {
-            if (error instanceof ApiError) return settle(i, { ok: false, error });
-            if (!failed) reject(error);
-            failed = true;
-          },
-        }),
-      );
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const batch = this.pending;
-    this.pending = [];
-    const outcomes: ({ ok: true; outcome: Outcome<unknown> } | { ok: false; error: unknown })[] = [];
-    const startRev = this.rev;
-    try {
-      this.db.exec('BEGIN IMMEDIATE');
-      for (const p of batch) {
-        const before = this.rev;
-        this.stmt.savepoint.run();
-        try {
-          const outcome = p.run();
-          this.stmt.release.run();
-          outcomes.push({ ok: true, outcome });
-        } catch (error) {
-          this.stmt.rollbackTo.run();
-          this.stmt.release.run();
-          this.rev = before;
-          outcomes.push({ ok: false, error });
-        }
-      }
-      if (this.rev !== startRev) this.stmt.setMeta.run(this.rev, 'revision');
-      this.db.exec('COMMIT');
-      this.checkpointer?.committed();
-    } catch (error) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      this.rev = startRev;
-      for (const p of batch) p.reject(error);
-      return;
-    }
-    batch.forEach((p, i) => {
-      const o = outcomes[i]!;
-      if (o.ok) {
-        if (o.outcome.event) this.hub.publish(o.outcome.event);
-        p.resolve(o.outcome.result);
-      } else p.reject(o.error);
-    });
-  }
 
   /** Parsed referenced objects (projects, images, networks…) by their text: every create reads the same few. */
   private readonly referenced = new Map<string, AnyObject>();
@@ -311,7 +222,7 @@ export class SqliteStore implements Store {
   }
 
   create(input: CreateInput, meta: WriteMeta): Promise<AnyObject> {
-    return this.write(() => {
+    return this.commits.write(() => {
       const def = kindDef(input.kind);
       const project = this.project(def, input.project);
       if (this.stmt.byName.get(def.kind, project, input.name))
@@ -344,7 +255,7 @@ export class SqliteStore implements Store {
 
   /** Writes a new version with labels, metadata and spec replaced and fully checked; no change spends no revision. */
   update(ref: ObjectRef, input: UpdateInput, meta: WriteMeta): Promise<AnyObject> {
-    return this.write(() => {
+    return this.commits.write(() => {
       const { def, current } = this.current(ref, meta);
       if (sameContent(current, input)) return { result: current };
       const doc: AnyObject = {
@@ -366,11 +277,11 @@ export class SqliteStore implements Store {
   }
 
   updateStatus(ref: ObjectRef, status: Record<string, unknown>, meta: WriteMeta): Promise<AnyObject> {
-    return this.write(() => this.writeStatus(ref, status, meta));
+    return this.commits.write(() => this.writeStatus(ref, status, meta));
   }
 
   async updateStatuses(writes: StatusWrite[], meta: Omit<WriteMeta, 'ifRevision'>): Promise<StatusResult[]> {
-    const results = await this.writeEach(
+    const results = await this.commits.writeEach(
       writes.map((w) => () => this.writeStatus(w.ref, w.status, w.ifRevision === undefined ? meta : { ...meta, ifRevision: w.ifRevision })),
     );
     return results.map((r) => (r.ok ? { ok: true, object: r.result } : r));
@@ -400,7 +311,7 @@ export class SqliteStore implements Store {
   }
 
   delete(ref: ObjectRef, meta: WriteMeta): Promise<AnyObject> {
-    return this.write(() => {
+    return this.commits.write(() => {
       const { def, current } = this.current(ref, meta);
       const blockers =
         def.kind === 'project'
@@ -599,7 +510,7 @@ export class SqliteStore implements Store {
 
   /** Audit entries ride the group commit with the writes they describe: no extra fsync per request. */
   appendAudit(entry: Omit<AuditEntry, 'id'>): Promise<void> {
-    return this.write(() => {
+    return this.commits.write(() => {
       this.stmt.insertAudit.run(JSON.stringify(entry));
       return { result: undefined };
     });
@@ -634,7 +545,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     this.hub.closeAll();
-    if (this.pending.length) await new Promise((r) => setImmediate(r));
+    if (this.commits.busy) await new Promise((r) => setImmediate(r));
     await this.checkpointer?.close();
     this.db.close();
   }
